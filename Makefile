@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make run` (the chat) and `make test`.
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install browser run ingest test bench eval clean
+
+# torch first, by exact version: plain pip takes the CPU build that lies on this machine's disk.
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Browser tests drive Debian's Chromium; installed when missing and we may use apt.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed: browser tests will be skipped (apt-get install chromium)"; fi; }
+
+ingest: $(STAMP)
+	$(VENV)/bin/qa ingest
+
+run: $(STAMP) ingest
+	$(PYTHON) app.py
+
+test: $(STAMP) browser
+	$(PYTHON) -m pytest
+
+bench: $(STAMP)
+	$(PYTHON) benchmarks/bench.py
+
+eval: $(STAMP)
+	$(VENV)/bin/qa eval
+
+clean:
+	rm -rf $(VENV) index/chroma.sqlite3 index/*-*-*-*-*/ eval-out

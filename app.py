@@ -1,0 +1,1 @@
+"""The chat UI entry point (see qa/ui.py)."""

@@ -1,0 +1,118 @@
+"""The `qa` command: ingest a folder, ask a question, chat in the terminal, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from qa.schema import Answer, QAError
+
+DESCRIPTION = """Ask questions of a folder of documents; every answer cites the passages it quotes.
+
+Settings come from QA_* environment variables (see README), e.g. QA_CORPUS_DIR, QA_INDEX_DIR."""
+
+
+def _print_answer(answer: Answer, out=sys.stdout) -> None:
+    print(answer.text, file=out)
+    if answer.citations:
+        print("\nClosest passages:" if answer.refused else "\nSources:", file=out)
+        for citation in answer.citations:
+            print(f"  [{citation.number}] {citation.source} (characters {citation.start}-{citation.end})", file=out)
+            print(f"      \"{' '.join(citation.quote.split())}\"", file=out)
+
+
+def _engine(args: argparse.Namespace):
+    from qa.api import get_engine
+    from qa.config import get_settings
+
+    if getattr(args, "index", None):
+        import os
+
+        os.environ["QA_INDEX_DIR"] = str(args.index)
+        get_settings.cache_clear()
+    return get_engine()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from qa.config import get_settings
+    from qa.engine import Engine
+
+    engine = Engine(get_settings())
+    folder = args.folder or engine.settings.corpus_dir
+    report = engine.ingest(folder, rebuild=args.rebuild, show_progress=True)
+    print(f"Indexed {folder}: {report.summary()}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    _print_answer(_engine(args).ask(" ".join(args.question)))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    conversation = _engine(args).conversation()
+    print("Ask about the documents; follow-up questions work. Empty line or Ctrl-D to leave.")
+    while True:
+        try:
+            question = input("\nyou> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question.strip():
+            return 0
+        try:
+            answer = conversation.ask(question)
+        except QAError as error:
+            print(f"qa: {error}")
+            continue
+        print()
+        _print_answer(answer)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.eval import main as eval_main
+
+    return eval_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what qa does")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser("ingest", help="index a folder (default: the corpus folder, seeds/)")
+    ingest.add_argument("folder", nargs="?", type=Path, help="folder of .txt, .md and .html files")
+    ingest.add_argument("--rebuild", action="store_true",
+                        help="drop the index and build it anew (after changing the model or chunk settings)")
+    ingest.set_defaults(run=cmd_ingest)
+
+    ask = commands.add_parser("ask", help="answer one question, then list its numbered sources")
+    ask.add_argument("question", nargs="+", help="the question (quote it)")
+    ask.set_defaults(run=cmd_ask)
+
+    chat = commands.add_parser("chat", help="a conversation in the terminal")
+    chat.set_defaults(run=cmd_chat)
+
+    evaluate = commands.add_parser("eval", help="score the system on gold questions (qa eval --help)", add_help=False)
+    evaluate.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluate.set_defaults(run=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except QAError as error:
+        print(f"qa: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

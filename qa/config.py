@@ -1,0 +1,56 @@
+"""One settings object for the whole program, read once; QA_* environment variables override."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of qa. `QA_CHUNK_SIZE=200 qa ask ...` overrides chunk_size, and so on."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", frozen=True)
+
+    corpus_dir: Path = Field(Path("seeds"), description="Folder of documents to index.")
+    index_dir: Path = Field(Path("index"), description="Folder of the persistent Chroma store.")
+    collection: str = Field("qa", description="Chroma collection name.")
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; when set, qa talks to `chroma run` instead of index_dir."
+    )
+    chroma_port: int = Field(8000, description="Chroma server port.")
+
+    chunk_size: int = Field(160, ge=32, le=230, description="Chunk length in tiktoken tokens.")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens of whole sentences repeated between chunks.")
+    embed_batch_size: int = Field(32, ge=1, description="Chunks per embedding batch.")
+
+    dense_top_k: int = Field(8, ge=1, description="Chunks fetched by embedding similarity.")
+    keyword_top_k: int = Field(8, ge=1, description="Chunks fetched by BM25.")
+    top_k: int = Field(5, ge=1, description="Chunks kept after fusing both lists.")
+    max_answer_sentences: int = Field(4, ge=1, description="Most sentences quoted in one answer.")
+    refusal_threshold: float = Field(
+        0.45, description="Answers whose best evidence scores below this are refused (see README: calibration)."
+    )
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
+    max_file_bytes: int = Field(20_000_000, description="Larger corpus files are skipped.")
+
+    answerer: Literal["extractive", "openai"] = Field(
+        "extractive", description="extractive quotes the corpus; openai asks an OpenAI-compatible server."
+    )
+    llm_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible endpoint.")
+    llm_model: str = Field("local", description="Model name sent to the endpoint.")
+    llm_api_key: str = Field("not-needed", description="API key for the endpoint.")
+    llm_timeout: float = Field(60.0, description="Seconds to wait for the endpoint.")
+
+    host: str = Field("127.0.0.1", description="Address the chat UI binds.")
+    port: int = Field(7860, description="Port of the chat UI.")
+    auth: str | None = Field(None, description="'user:password' to require a login in the chat UI.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read from the environment once."""
+    return Settings()

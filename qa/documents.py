@@ -1,0 +1,134 @@
+"""Turn a folder of files into plain-text documents, skipping what is not readable text."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+from markdown_it import MarkdownIt
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
+                      ".html": "html", ".htm": "html"}
+# Page furniture that carries no content; dropped before the text is indexed.
+_HTML_NOISE_TAGS = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """The plain text of one corpus file; every character span qa reports points into `text`."""
+
+    source: str  # "<corpus folder name>/<path inside it>", stable across machines
+    text: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    source: str
+    reason: str
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def source_name(corpus_dir: Path, path: Path) -> str:
+    return f"{corpus_dir.resolve().name}/{path.resolve().relative_to(corpus_dir.resolve()).as_posix()}"
+
+
+def source_path(corpus_dir: Path, source: str) -> Path:
+    """The file behind a source name, or a ValueError if the name escapes the corpus folder."""
+    folder = corpus_dir.resolve()
+    inside = source.split("/", 1)[1] if "/" in source else source
+    path = (folder / inside).resolve()
+    if not path.is_relative_to(folder):
+        raise ValueError(f"{source!r} is outside the corpus folder")
+    return path
+
+
+def html_to_text(html: str) -> str:
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(_HTML_NOISE_TAGS):
+        tag.decompose()
+    lines = (" ".join(line.split()) for line in soup.get_text("\n").splitlines())
+    return "\n\n".join(line for line in lines if line)
+
+
+def markdown_to_text(markdown: str) -> str:
+    return html_to_text(MarkdownIt("commonmark").render(markdown))
+
+
+def decode_text(data: bytes) -> str | None:
+    """UTF-8 (with or without BOM), else a confident guess; None for binary or garbled bytes."""
+    if b"\x00" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    guess = from_bytes(data).best()
+    if guess is None or guess.chaos > 0.1:
+        return None
+    return str(guess)
+
+
+def read_document(path: Path, source: str, max_bytes: int) -> SourceDocument | SkippedFile:
+    """Read one file into a document, or say why it was skipped."""
+    kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        return SkippedFile(source, f"unsupported file type {path.suffix or '(none)'}")
+    try:
+        if path.stat().st_size > max_bytes:
+            return SkippedFile(source, f"larger than {max_bytes} bytes")
+        data = path.read_bytes()
+    except OSError as error:
+        return SkippedFile(source, f"unreadable: {error.strerror or error}")
+    raw = decode_text(data)
+    if raw is None:
+        return SkippedFile(source, "binary or not decodable as text")
+    text = {"text": lambda t: t, "markdown": markdown_to_text, "html": html_to_text}[kind](raw)
+    if not text.strip():
+        return SkippedFile(source, "no text")
+    return SourceDocument(source=source, text=text, content_hash=content_hash(data))
+
+
+def list_corpus_files(corpus_dir: Path) -> list[Path]:
+    """Files under the corpus folder, hidden ones excluded, in a stable order."""
+    if not corpus_dir.exists():
+        raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
+    if not corpus_dir.is_dir():
+        raise NotADirectoryError(f"corpus folder {corpus_dir} is not a folder")
+    folder = corpus_dir.resolve()
+    return sorted(
+        path for path in folder.rglob("*")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+def load_corpus(corpus_dir: Path, max_bytes: int = 20_000_000) -> tuple[list[SourceDocument], list[SkippedFile]]:
+    """All readable documents of a folder, and the files skipped with their reasons."""
+    documents: list[SourceDocument] = []
+    skipped: list[SkippedFile] = []
+    for path in list_corpus_files(corpus_dir):
+        result = read_document(path, source_name(corpus_dir, path), max_bytes)
+        if isinstance(result, SkippedFile):
+            log.warning("skipped %s: %s", result.source, result.reason)
+            skipped.append(result)
+        else:
+            documents.append(result)
+    return documents, skipped
+
+
+def read_source_text(corpus_dir: Path, source: str, max_bytes: int = 20_000_000) -> str:
+    """The indexed text of one source, as citations' spans refer to it."""
+    result = read_document(source_path(corpus_dir, source), source, max_bytes)
+    if isinstance(result, SkippedFile):
+        raise ValueError(f"{source}: {result.reason}")
+    return result.text

@@ -1,0 +1,96 @@
+"""The one place that wires settings, store, retriever and answerer into a question-answering engine."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from llama_index.core.schema import QueryBundle
+
+from qa.answer import ExtractiveAnswerer
+from qa.chunking import SentenceChunker
+from qa.config import Settings
+from qa.embedding import MODEL_ID, MiniLMEmbedding
+from qa.ingest import IngestReport, Ingestor, Progress
+from qa.questions import condense, validate_question
+from qa.retrieve import HybridRetriever
+from qa.schema import Answer, EmptyIndex, Passage
+from qa.store import ChromaStore, IndexedFile, index_signature
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """Ingests a folder and answers questions about it with cited sentences."""
+
+    def __init__(self, settings: Settings, embedder: MiniLMEmbedding | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or MiniLMEmbedding(embed_batch_size=settings.embed_batch_size)
+        self.store = ChromaStore(settings, index_signature(settings, MODEL_ID, self.embedder.dimension))
+        self.chunker = SentenceChunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
+        self.retriever = HybridRetriever(
+            self.store, self.embedder, settings.dense_top_k, settings.keyword_top_k, settings.top_k
+        )
+        self.answerer = make_answerer(settings, self.embedder)
+        self._ingest_lock = threading.Lock()
+
+    def ingest(self, folder: Path | None = None, rebuild: bool = False, show_progress: bool = False,
+               progress: Progress | None = None) -> IngestReport:
+        """Index `folder` (the settings' corpus folder by default); one ingestion at a time."""
+        with self._ingest_lock:
+            ingestor = Ingestor(self.store, self.chunker, self.embedder)
+            report = ingestor.ingest(folder or self.settings.corpus_dir, rebuild, show_progress, progress)
+            self.retriever.refresh()
+            return report
+
+    def indexed_files(self) -> dict[str, IndexedFile]:
+        return self.store.indexed_files()
+
+    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+        """Answer `question`; `history` is the user's earlier questions in this conversation."""
+        question = validate_question(question, self.settings.max_question_chars)
+        if self.retriever.chunk_count == 0:
+            raise EmptyIndex("The index is empty. Add documents and run `qa ingest` (or re-index in the chat).")
+        standalone = condense(question, history)
+        query_vector = np.asarray(self.embedder.get_query_embedding(standalone), dtype=np.float32)
+        hits = self.retriever.retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
+        sentences = self.store.sentences_of([hit.node.node_id for hit in hits])
+        text, citations, refused = self.answerer.answer(
+            question, standalone, query_vector, hits, sentences, self.retriever.term_statistics
+        )
+        passages = [
+            Passage(source=hit.node.metadata["source"], start=hit.node.start_char_idx or 0,
+                    end=hit.node.end_char_idx or 0, text=hit.node.get_content(), score=round(hit.score or 0.0, 4),
+                    chunk_id=hit.node.node_id)
+            for hit in hits
+        ]
+        return Answer(text=text, citations=citations, refused=refused, question=question,
+                      standalone_question=standalone, passages=passages)
+
+    def conversation(self) -> Conversation:
+        return Conversation(self)
+
+
+class Conversation:
+    """A chat with memory: follow-up questions are read in the light of the earlier ones."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.questions: list[str] = []
+
+    def ask(self, question: str) -> Answer:
+        answer = self.engine.ask(question, self.questions)
+        self.questions.append(answer.question)
+        return answer
+
+
+def make_answerer(settings: Settings, embedder: MiniLMEmbedding) -> ExtractiveAnswerer:
+    """The answerer the settings ask for."""
+    match settings.answerer:
+        case "extractive":
+            return ExtractiveAnswerer(settings.refusal_threshold, settings.max_answer_sentences)
+        case other:
+            raise ValueError(f"unknown answerer {other!r}")

@@ -1,0 +1,119 @@
+"""Bring the store in line with a folder: embed new and changed files, drop deleted ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llama_index.core.schema import TextNode
+from tqdm import tqdm
+
+from qa.chunking import SentenceChunker, to_llama_documents
+from qa.documents import SkippedFile, load_corpus
+from qa.embedding import MiniLMEmbedding
+from qa.schema import QAError
+from qa.sentences import Span, sentence_spans
+from qa.store import ChromaStore, SentenceRecord
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    chunks_embedded: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged",
+                 f"{len(self.removed)} removed", f"{len(self.skipped)} skipped", f"{self.chunks_embedded} chunks embedded"]
+        lines = [", ".join(parts)]
+        lines += [f"  skipped {item.source}: {item.reason}" for item in self.skipped]
+        return "\n".join(lines)
+
+
+class Ingestor:
+    """Chunks, embeds and stores documents; unchanged files (same content hash) cost nothing."""
+
+    def __init__(self, store: ChromaStore, chunker: SentenceChunker, embedder: MiniLMEmbedding) -> None:
+        self.store = store
+        self.chunker = chunker
+        self.embedder = embedder
+
+    def ingest(self, folder: Path, rebuild: bool = False, show_progress: bool = False,
+               progress: Progress | None = None) -> IngestReport:
+        """Index `folder`. Everything is read and embedded before the store is touched, so a
+        bad folder or a failure half-way leaves the previous index as it was."""
+        try:
+            documents, skipped = load_corpus(folder, self.store.settings.max_file_bytes)
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise QAError(str(error)) from error
+        if not documents:
+            raise QAError(
+                f"No readable documents in {folder} (qa reads .txt, .md and .html files); the index was left as it was."
+            )
+        report = IngestReport(skipped=skipped)
+        indexed = {} if rebuild else self.store.indexed_files()
+        todo = []
+        for document in documents:
+            known = indexed.get(document.source)
+            if known is None:
+                report.added.append(document.source)
+            elif known.content_hash != document.content_hash:
+                report.updated.append(document.source)
+            else:
+                report.unchanged.append(document.source)
+                continue
+            todo.append(document)
+        present = {document.source for document in documents}
+        report.removed = sorted(source for source in indexed if source not in present)
+
+        chunks = [node for node in self.chunker.get_nodes_from_documents(to_llama_documents(todo))
+                  if isinstance(node, TextNode)]
+        chunk_vectors, sentences = self._embed(chunks, show_progress, progress)
+        report.chunks_embedded = len(chunks)
+
+        if rebuild:
+            self.store.rebuild()
+        for document in todo:
+            mine = [i for i, chunk in enumerate(chunks) if chunk.metadata["source"] == document.source]
+            self.store.add([chunks[i] for i in mine], chunk_vectors[mine], [s for i in mine for s in sentences[i]])
+            self.store.delete_source(document.source, keep_hash=document.content_hash)
+        for source in report.removed:
+            self.store.delete_source(source)
+        log.info("ingested %s: %s", folder, report.summary())
+        return report
+
+    def _embed(self, chunks: list[TextNode], show_progress: bool, progress: Progress | None):
+        import numpy as np
+
+        spans = [sentence_spans(chunk.text) for chunk in chunks]
+        vectors = np.zeros((len(chunks), self.embedder.dimension), dtype=np.float32)
+        records: list[list[SentenceRecord]] = []
+        step = self.embedder.embed_batch_size * 4
+        bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not show_progress)
+        for first in range(0, len(chunks), step):
+            batch = chunks[first:first + step]
+            batch_vectors, sentence_vectors = self.embedder.embed_chunks([c.text for c in batch], spans[first:first + step])
+            vectors[first:first + len(batch)] = batch_vectors
+            for chunk, chunk_spans, chunk_sentence_vectors in zip(batch, spans[first:first + step], sentence_vectors):
+                records.append([_record(chunk, span, vector) for span, vector in zip(chunk_spans, chunk_sentence_vectors)])
+            bar.update(len(batch))
+            if progress:
+                progress(min(first + step, len(chunks)), len(chunks))
+        bar.close()
+        return vectors, records
+
+
+def _record(chunk: TextNode, span: Span, vector) -> SentenceRecord:
+    offset = chunk.start_char_idx or 0
+    return SentenceRecord(
+        chunk_id=chunk.id_, source=chunk.metadata["source"], start=offset + span.start, end=offset + span.end,
+        text=chunk.text[span.start:span.end], vector=vector,
+    )

@@ -1,0 +1,54 @@
+"""What the user typed, made fit for retrieval: checked, and completed from the conversation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from qa.schema import InvalidQuestion
+
+_ANAPHORA = re.compile(
+    r"(?i)\b(it|its|it's|that|this|those|these|they|them|their|theirs|he|him|his|she|her|there|then|"
+    r"the same|the company|the firm|the report|the car|the plant|the factory|the deal)\b"
+)
+_CONTINUATION = re.compile(r"(?i)^\s*(and|but|also|so|or|what about|how about|why|why not|really|and then)\b")
+_QUESTION_WORDS = {"what", "when", "where", "who", "whom", "whose", "which", "why", "how", "did", "does", "do",
+                   "is", "are", "was", "were", "will", "would", "can", "could", "should", "the", "a", "an", "of",
+                   "about", "report", "reported", "say", "said", "mean", "much", "many"}
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    """The question, trimmed, or InvalidQuestion saying what is wrong with it."""
+    if not isinstance(question, str):
+        raise InvalidQuestion("The question must be text.")
+    cleaned = "".join(ch for ch in question if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
+    if not cleaned:
+        raise InvalidQuestion("Please type a question.")
+    if len(cleaned) > max_chars:
+        raise InvalidQuestion(
+            f"The question is {len(cleaned):,} characters long; the limit is {max_chars:,}. Ask about one thing at a time."
+        )
+    if not any(ch.isalnum() for ch in cleaned):
+        raise InvalidQuestion("That doesn't look like a question: it has no letters or digits.")
+    return " ".join(cleaned.split())
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on the one before ("When was that reported?", "And BYD?")."""
+    if _CONTINUATION.search(question) or _ANAPHORA.search(question):
+        return True
+    content = [w for w in re.findall(r"[A-Za-z0-9]+", question.lower()) if w not in _QUESTION_WORDS]
+    return len(content) <= 1
+
+
+def condense(question: str, history: Sequence[str]) -> str:
+    """A question that stands alone: follow-ups carry the earlier standalone question with them.
+
+    `history` holds the user's earlier questions, oldest first. Without a language model the
+    completion is the earlier question itself, which gives retrieval the subject back.
+    """
+    standalone = ""
+    for earlier in [*history, question]:
+        standalone = f"{standalone} {earlier}".strip() if standalone and is_follow_up(earlier) else earlier
+    return standalone

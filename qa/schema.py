@@ -1,0 +1,71 @@
+"""The typed results shared by engine, UI, CLI and eval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One quoted span of a source document that supports a sentence of an answer.
+
+    `quote == document_text(source)[start:end]`; for .md and .html files the document
+    text is the plain text qa extracted from them.
+    """
+
+    number: int
+    source: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    context: str = ""
+    context_start: int = 0
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk: where it is and how well it matched the question."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    chunk_id: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What qa says to a question, with the evidence behind each sentence."""
+
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    question: str = ""
+    standalone_question: str = ""
+    passages: list[Passage] = field(default_factory=list)
+
+    def sources_text(self) -> str:
+        """The numbered sources as plain text, for terminals and logs."""
+        return "\n".join(f"[{c.number}] {c.source} ({c.start}-{c.end}): \"{c.quote}\"" for c in self.citations)
+
+
+class QAError(Exception):
+    """A problem the user can fix; its message says how."""
+
+
+class InvalidQuestion(QAError):
+    """The question is empty, too long, or not text."""
+
+
+class EmptyIndex(QAError):
+    """Nothing has been indexed yet."""
+
+
+class IndexMismatch(QAError):
+    """The store was built with another embedding model or chunk settings."""
+
+
+class StoreUnavailable(QAError):
+    """The Chroma server or folder cannot be reached."""
