@@ -79,17 +79,12 @@ def decode_text(data: bytes) -> str | None:
     return str(guess)
 
 
-def read_document(path: Path, source: str, max_bytes: int) -> SourceDocument | SkippedFile:
-    """Read one file into a document, or say why it was skipped."""
-    kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+def parse_document(source: str, data: bytes) -> SourceDocument | SkippedFile:
+    """The plain text of a file's bytes, by the kind its name says, or why there is none."""
+    suffix = Path(source).suffix.lower()
+    kind = SUPPORTED_SUFFIXES.get(suffix)
     if kind is None:
-        return SkippedFile(source, f"unsupported file type {path.suffix or '(none)'}")
-    try:
-        if path.stat().st_size > max_bytes:
-            return SkippedFile(source, f"larger than {max_bytes} bytes")
-        data = path.read_bytes()
-    except OSError as error:
-        return SkippedFile(source, f"unreadable: {error.strerror or error}")
+        return SkippedFile(source, f"unsupported file type {suffix or '(none)'}")
     raw = decode_text(data)
     if raw is None:
         return SkippedFile(source, "binary or not decodable as text")
@@ -97,6 +92,19 @@ def read_document(path: Path, source: str, max_bytes: int) -> SourceDocument | S
     if not text.strip():
         return SkippedFile(source, "no text")
     return SourceDocument(source=source, text=text, content_hash=content_hash(data))
+
+
+def read_document(path: Path, source: str, max_bytes: int) -> SourceDocument | SkippedFile:
+    """Read one file into a document, or say why it was skipped."""
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return SkippedFile(source, f"unsupported file type {path.suffix or '(none)'}")
+    try:
+        if path.stat().st_size > max_bytes:
+            return SkippedFile(source, f"larger than {max_bytes} bytes")
+        data = path.read_bytes()
+    except OSError as error:
+        return SkippedFile(source, f"unreadable: {error.strerror or error}")
+    return parse_document(source, data)
 
 
 def list_corpus_files(corpus_dir: Path) -> list[Path]:
@@ -124,6 +132,21 @@ def load_corpus(corpus_dir: Path, max_bytes: int = 20_000_000) -> tuple[list[Sou
         else:
             documents.append(result)
     return documents, skipped
+
+
+def save_upload(corpus_dir: Path, filename: str, data: bytes) -> Path:
+    """Write an uploaded file into the corpus folder under its bare name; no path can escape it."""
+    name = Path(filename.replace("\\", "/")).name.strip()
+    if not name or name.startswith("."):
+        raise ValueError(f"{filename!r} is not a usable file name")
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise ValueError(f"{name}: qa reads {', '.join(sorted(SUPPORTED_SUFFIXES))} files")
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    target = corpus_dir.resolve() / name
+    temporary = target.with_name(f".{name}.uploading")
+    temporary.write_bytes(data)
+    temporary.replace(target)  # readers never see half a file
+    return target
 
 
 def read_source_text(corpus_dir: Path, source: str, max_bytes: int = 20_000_000) -> str:

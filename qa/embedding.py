@@ -35,6 +35,9 @@ class MiniLMEmbedding(BaseEmbedding):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a bar per process start is noise in a CLI
 
         super().__init__(model_name=MODEL_ID, embed_batch_size=embed_batch_size, **data)
         self._model = SentenceTransformer(folder or model_folder(), device="cpu", local_files_only=True)

@@ -13,11 +13,12 @@ from llama_index.core.schema import QueryBundle
 from qa.answer import ExtractiveAnswerer
 from qa.chunking import SentenceChunker
 from qa.config import Settings
+from qa.documents import SkippedFile, parse_document, save_upload
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import IngestReport, Ingestor, Progress
 from qa.questions import condense, validate_question
 from qa.retrieve import HybridRetriever
-from qa.schema import Answer, EmptyIndex, Passage
+from qa.schema import Answer, EmptyIndex, Passage, QAError
 from qa.store import ChromaStore, IndexedFile, index_signature
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,19 @@ class Engine:
             report = ingestor.ingest(folder or self.settings.corpus_dir, rebuild, show_progress, progress)
             self.retriever.refresh()
             return report
+
+    def add_document(self, filename: str, data: bytes, progress: Progress | None = None) -> IngestReport:
+        """Save an uploaded file into the corpus folder and index it; unreadable files are refused."""
+        if len(data) > self.settings.max_file_bytes:
+            raise QAError(f"{filename} was not added: larger than {self.settings.max_file_bytes} bytes")
+        parsed = parse_document(Path(filename.replace("\\", "/")).name, data)
+        if isinstance(parsed, SkippedFile):
+            raise QAError(f"{parsed.source} was not added: {parsed.reason}")
+        try:
+            save_upload(self.settings.corpus_dir, filename, data)
+        except ValueError as error:
+            raise QAError(str(error)) from error
+        return self.ingest(progress=progress)
 
     def indexed_files(self) -> dict[str, IndexedFile]:
         return self.store.indexed_files()

@@ -8,6 +8,7 @@ which is comparable across questions, so this retriever keeps both.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -21,6 +22,8 @@ from llama_index.retrievers.bm25 import BM25Retriever
 
 from qa.embedding import MiniLMEmbedding
 from qa.store import ChromaStore
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Figures stay one token ("7.2382", "300,000"); other words need two characters, as in bm25s.
 TOKEN_PATTERN = r"(?u)\d+(?:[.,]\d+)+|\b\w\w+\b"
