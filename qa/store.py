@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import chromadb
@@ -72,9 +71,11 @@ def _client(settings: Settings) -> Any:
 class ChromaStore:
     """Chunks and their sentences in two Chroma collections that share one signature."""
 
-    def __init__(self, settings: Settings, signature: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, signature: dict[str, Any], check_signature: bool = True) -> None:
+        """`check_signature=False` opens a store about to be rebuilt, whatever built it."""
         self.settings = settings
         self.signature = signature
+        self._check_signature = check_signature
         self._client = _client(settings)
         self._chunks_name = f"{settings.collection}-chunks"
         self._sentences_name = f"{settings.collection}-sentences"
@@ -89,7 +90,7 @@ class ChromaStore:
         except Exception as error:
             raise StoreUnavailable(f"cannot open collection {name}: {error}") from error
         built_with = {key: (collection.metadata or {}).get(key) for key in self.signature}
-        if built_with != self.signature:
+        if built_with != self.signature and self._check_signature:
             differences = ", ".join(
                 f"{key}: index has {built_with[key]!r}, settings say {self.signature[key]!r}"
                 for key in self.signature if built_with[key] != self.signature[key]
@@ -109,6 +110,7 @@ class ChromaStore:
                 pass
         self._chunks = self._open(self._chunks_name)
         self._sentences = self._open(self._sentences_name)
+        self._check_signature = True
 
     def chunk_count(self) -> int:
         return self._chunks.count()
@@ -208,6 +210,3 @@ def _node(id_: str, text: str, meta: dict[str, Any]) -> TextNode:
         metadata={"source": meta["source"], "content_hash": meta["content_hash"]},
     )
 
-
-def default_index_dir(settings: Settings) -> Path:
-    return settings.index_dir

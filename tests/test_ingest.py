@@ -1,0 +1,125 @@
+"""Ingestion against a real persistent Chroma in a tmp dir: incremental, safe on bad input."""
+
+from pathlib import Path
+
+import pytest
+
+from qa.schema import EmptyIndex, IndexMismatch, QAError
+from qa.store import ChromaStore, index_signature
+from qa.embedding import MODEL_ID
+
+
+def chunk_texts(engine) -> list[str]:
+    return [node.text for node in engine.store.all_chunks()]
+
+
+def test_first_ingest_indexes_every_file_and_a_second_embeds_nothing(corpus: Path, make_engine):
+    engine = make_engine()
+    first = engine.ingest()
+    assert len(first.added) == 5 and first.chunks_embedded == engine.store.chunk_count() > 0
+    again = engine.ingest()
+    assert again.chunks_embedded == 0 and len(again.unchanged) == 5 and not again.added
+    assert set(engine.indexed_files()) == {f"seeds/{p.name}" for p in corpus.iterdir()}
+
+
+def test_added_changed_and_deleted_files(corpus: Path, make_engine):
+    engine = make_engine()
+    engine.ingest()
+    (corpus / "new.md").write_text("# Tesla\n\nTesla opened a gigafactory in Shanghai in 2019.\n")
+    changed = corpus / "001_52ba53fcb0081ea9.txt"
+    changed.write_text(changed.read_text().replace("CATL and BYD’s FinDreams Battery", "Panasonic and LG"))
+    (corpus / "004_ae9ab8651fee1745.txt").unlink()
+
+    report = engine.ingest()
+    assert report.added == ["seeds/new.md"]
+    assert report.updated == ["seeds/001_52ba53fcb0081ea9.txt"]
+    assert report.removed == ["seeds/004_ae9ab8651fee1745.txt"]
+    assert len(report.unchanged) == 3
+    assert report.chunks_embedded == sum(1 for n in engine.store.all_chunks()
+                                         if n.metadata["source"] in ("seeds/new.md", "seeds/001_52ba53fcb0081ea9.txt"))
+    texts = "\n".join(chunk_texts(engine))
+    assert "Panasonic and LG" in texts and "FinDreams" not in texts  # old chunks of the changed file are gone
+    assert "3 lakh" in texts  # 002 still says it
+    assert not any(n.metadata["source"].endswith("004_ae9ab8651fee1745.txt") for n in engine.store.all_chunks())
+    answer = engine.ask("Where did Tesla open a gigafactory?")
+    assert not answer.refused and answer.citations[0].source == "seeds/new.md"
+    sentences = engine.store.sentences_of([n.id_ for n in engine.store.all_chunks()])
+    assert {s.chunk_id for s in sentences} == {n.id_ for n in engine.store.all_chunks()}  # no orphans
+
+
+def test_a_half_finished_update_is_repaired_by_the_next_ingest(corpus: Path, make_engine):
+    engine = make_engine()
+    engine.ingest()
+    target = corpus / "000_6b80f3ed1ad5cbb5.txt"
+    original = target.read_text()
+    target.write_text(original + "\nXiaomi hired 500 engineers.\n")
+    # Simulate a crash between writing the new version and deleting the old one.
+    engine.store.delete_source = lambda source, keep_hash=None: None
+    engine.ingest()
+    assert engine.indexed_files()["seeds/000_6b80f3ed1ad5cbb5.txt"].content_hash == ""  # flagged: two versions
+    del engine.store.delete_source
+    report = engine.ingest()
+    assert report.updated == ["seeds/000_6b80f3ed1ad5cbb5.txt"]
+    hashes = {n.metadata["content_hash"] for n in engine.store.all_chunks()
+              if n.metadata["source"] == "seeds/000_6b80f3ed1ad5cbb5.txt"}
+    assert len(hashes) == 1
+
+
+def test_empty_corpus_missing_folder_and_all_binary_leave_the_index_alone(tmp_path: Path, corpus: Path, make_engine):
+    engine = make_engine()
+    engine.ingest()
+    before = sorted(chunk_texts(engine))
+    (tmp_path / "empty").mkdir()
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "blob.txt").write_bytes(bytes(range(256)) * 10)
+    for folder in (tmp_path / "empty", tmp_path / "missing", junk, corpus / "000_6b80f3ed1ad5cbb5.txt"):
+        with pytest.raises(QAError) as error:
+            engine.ingest(folder)
+        assert str(folder.name) in str(error.value)
+    assert sorted(chunk_texts(engine)) == before
+
+
+def test_bad_files_in_a_corpus_are_skipped_and_reported(corpus: Path, make_engine):
+    (corpus / "photo.txt").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)))
+    (corpus / "slides.pptx").write_bytes(b"PK\x03\x04")
+    report = make_engine().ingest()
+    assert {s.source for s in report.skipped} == {"seeds/photo.txt", "seeds/slides.pptx"}
+    assert len(report.added) == 5
+    assert "skipped seeds/photo.txt: binary or not decodable as text" in report.summary()
+
+
+def test_asking_an_empty_index_says_so(corpus, make_engine):
+    with pytest.raises(EmptyIndex, match="qa ingest"):
+        make_engine().ask("Anything?")
+
+
+def test_store_built_with_other_settings_is_refused_until_rebuilt(corpus: Path, make_engine):
+    make_engine().ingest()
+    with pytest.raises(IndexMismatch) as error:
+        make_engine(chunk_size=100)
+    assert "chunk_size: index has 160, settings say 100" in str(error.value)
+    assert "qa ingest --rebuild" in str(error.value)
+
+
+def test_store_built_with_another_model_is_refused(corpus: Path, make_engine):
+    engine = make_engine()
+    engine.ingest()
+    other = index_signature(engine.settings, "BAAI/bge-small-en-v1.5", 384)
+    with pytest.raises(IndexMismatch, match="embed_model: index has 'sentence-transformers/all-MiniLM-L6-v2'"):
+        ChromaStore(engine.settings, other)
+    assert index_signature(engine.settings, MODEL_ID, 384) == engine.store.signature
+
+
+def test_rebuild_replaces_a_mismatched_store_only_once_the_new_one_is_ready(tmp_path: Path, corpus: Path, make_engine):
+    make_engine().ingest()
+    rebuilding = make_engine(chunk_size=100, chunk_overlap=20, rebuilding=True)
+    with pytest.raises(QAError):
+        rebuilding.ingest(tmp_path / "missing", rebuild=True)
+    with pytest.raises(IndexMismatch):  # the failed rebuild left the old index as it was
+        make_engine(chunk_size=100, chunk_overlap=20)
+    report = rebuilding.ingest(rebuild=True)
+    assert len(report.added) == 5
+    engine = make_engine(chunk_size=100, chunk_overlap=20)
+    assert engine.store.chunk_count() == report.chunks_embedded
+    assert not engine.ask("Which battery suppliers did Xiaomi pick?").refused
