@@ -14,7 +14,8 @@ DESCRIPTION = """Ask questions of a folder of documents; every answer cites the 
 Settings come from QA_* environment variables (see README), e.g. QA_CORPUS_DIR, QA_INDEX_DIR."""
 
 
-def _print_answer(answer: Answer, out=sys.stdout) -> None:
+def _print_answer(answer: Answer) -> None:
+    out = sys.stdout
     print(answer.text, file=out)
     if answer.citations:
         print("\nClosest passages:" if answer.refused else "\nSources:", file=out)

@@ -6,8 +6,9 @@ server (HttpClient) hold the same two collections.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,27 @@ def index_signature(settings: Settings, model_id: str, dimension: int) -> dict[s
     }
 
 
+def _where(settings: Settings) -> str:
+    if settings.chroma_host:
+        return f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+    return f"the index folder {settings.index_dir}"
+
+
+def _reports_outage(method: Callable) -> Callable:
+    """A server that went away (or a folder that broke) mid-session is a StoreUnavailable, not a traceback."""
+
+    @functools.wraps(method)
+    def guarded(self: ChromaStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (IndexMismatch, StoreUnavailable):
+            raise
+        except Exception as error:
+            raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
+
+    return guarded
+
+
 def _client(settings: Settings) -> Any:
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
@@ -63,9 +85,7 @@ def _client(settings: Settings) -> Any:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
     except Exception as error:  # chromadb raises bare ValueError/ConnectionError variants
-        where = (f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
-                 if settings.chroma_host else f"the index folder {settings.index_dir}")
-        raise StoreUnavailable(f"cannot open {where}: {error}") from error
+        raise StoreUnavailable(f"cannot open {_where(settings)}: {error}") from error
 
 
 class ChromaStore:
@@ -101,6 +121,7 @@ class ChromaStore:
             )
         return collection
 
+    @_reports_outage
     def rebuild(self) -> None:
         """Drop everything and start empty with the current signature."""
         for name in (self._chunks_name, self._sentences_name):
@@ -112,9 +133,11 @@ class ChromaStore:
         self._sentences = self._open(self._sentences_name)
         self._check_signature = True
 
+    @_reports_outage
     def chunk_count(self) -> int:
         return self._chunks.count()
 
+    @_reports_outage
     def indexed_files(self) -> dict[str, IndexedFile]:
         """Every source in the store, with the content hash it was indexed from."""
         metadatas = self._chunks.get(include=["metadatas"])["metadatas"] or []
@@ -131,6 +154,7 @@ class ChromaStore:
             )
         return files
 
+    @_reports_outage
     def add(self, chunks: Sequence[TextNode], chunk_vectors: np.ndarray, sentences: Sequence[SentenceRecord]) -> None:
         """Write chunks first and their sentences after; readers only look sentences up by chunk."""
         now = time.time()
@@ -158,6 +182,7 @@ class ChromaStore:
                 ],
             )
 
+    @_reports_outage
     def delete_source(self, source: str, keep_hash: str | None = None) -> None:
         """Remove a source's chunks, all of them or all but those of `keep_hash`."""
         where: dict[str, Any] = {"source": source}
@@ -169,11 +194,13 @@ class ChromaStore:
         self._sentences.delete(where={"chunk_id": {"$in": chunk_ids}})
         self._chunks.delete(ids=chunk_ids)
 
+    @_reports_outage
     def all_chunks(self) -> list[TextNode]:
         """Every chunk as a llama-index node (for keyword search, which needs them in memory)."""
         result = self._chunks.get(include=["documents", "metadatas"])
         return [_node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])]
 
+    @_reports_outage
     def nearest_chunks(self, vector: Sequence[float], k: int) -> list[tuple[TextNode, float]]:
         """The k chunks most similar to `vector`, with cosine similarity."""
         count = self._chunks.count()
@@ -189,6 +216,7 @@ class ChromaStore:
             )
         ]
 
+    @_reports_outage
     def sentences_of(self, chunk_ids: Sequence[str]) -> list[SentenceRecord]:
         """The sentences of these chunks, with their vectors, in document order."""
         if not chunk_ids:
