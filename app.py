@@ -1,1 +1,6 @@
-"""The chat UI entry point (see qa/ui.py)."""
+"""The chat UI entry point (see qa/ui.py): `python app.py`, or `make run`."""
+
+from qa.ui import launch
+
+if __name__ == "__main__":
+    launch()

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     llm_api_key: str = Field("not-needed", description="API key for the endpoint.")
     llm_timeout: float = Field(60.0, description="Seconds to wait for the endpoint.")
 
+    examples: list[str] = Field(
+        [
+            "Which battery suppliers did Xiaomi pick?",
+            "When will Xiaomi's first car go into mass production?",
+            "Is Xiaomi working with BAIC Group?",
+        ],
+        description="Questions the chat offers on a fresh start (JSON list); these suit seeds/.",
+    )
     host: str = Field("127.0.0.1", description="Address the chat UI binds.")
     port: int = Field(7860, description="Port of the chat UI.")
     auth: str | None = Field(None, description="'user:password' to require a login in the chat UI.")

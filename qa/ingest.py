@@ -32,7 +32,8 @@ class IngestReport:
 
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged",
-                 f"{len(self.removed)} removed", f"{len(self.skipped)} skipped", f"{self.chunks_embedded} chunks embedded"]
+                 f"{len(self.removed)} removed", f"{len(self.skipped)} skipped",
+                 f"{self.chunks_embedded} chunk{'' if self.chunks_embedded == 1 else 's'} embedded"]
         lines = [", ".join(parts)]
         lines += [f"  skipped {item.source}: {item.reason}" for item in self.skipped]
         return "\n".join(lines)

@@ -72,24 +72,32 @@ class HybridRetriever(BaseRetriever):
         self.refresh()
 
     def refresh(self) -> None:
-        """Reload the keyword index after the store changed."""
+        """Reload the keyword index after the store changed; questions asked meanwhile see the old one whole."""
         chunks = self.store.all_chunks()
-        self.chunk_count = len(chunks)
-        self.term_statistics = TermStatistics(chunks)
-        self._bm25 = None
+        bm25 = None
         if chunks:
-            self._bm25 = BM25Retriever.from_defaults(
+            bm25 = BM25Retriever.from_defaults(
                 nodes=chunks, similarity_top_k=min(self.keyword_top_k, len(chunks)), stemmer=_stemmer(),
                 language="en", token_pattern=TOKEN_PATTERN,
             )
+        self._keyword_index = (len(chunks), TermStatistics(chunks), bm25)
+
+    @property
+    def chunk_count(self) -> int:
+        return self._keyword_index[0]
+
+    @property
+    def term_statistics(self) -> TermStatistics:
+        return self._keyword_index[1]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        if self.chunk_count == 0:
+        chunk_count, _, bm25 = self._keyword_index
+        if chunk_count == 0:
             return []
         if query_bundle.embedding is None:
             query_bundle.embedding = self.embedder.get_query_embedding(query_bundle.query_str)
         dense = self.store.nearest_chunks(query_bundle.embedding, self.dense_top_k)
-        sparse = self._bm25.retrieve(query_bundle.query_str) if self._bm25 and keywords(query_bundle.query_str) else []
+        sparse = bm25.retrieve(query_bundle.query_str) if bm25 and keywords(query_bundle.query_str) else []
         fused: dict[str, float] = {}
         nodes: dict[str, TextNode] = {}
         scores: dict[str, dict[str, float]] = {}

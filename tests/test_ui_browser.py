@@ -1,0 +1,162 @@
+"""The chat as a person uses it: real app, real engine over seeds/, headless Chromium.
+
+Each test keeps screenshots of the states it checks under its tmp_path.
+"""
+
+from __future__ import annotations
+
+import pytest
+from ui_fixtures import app_url, browser, needs_chromium, ui_engine  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.slow, needs_chromium]
+
+BOT = "#qa-chat [data-testid='bot']"
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489") + bytes(range(256)) * 4
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_selector("#qa-chat")
+    page.wait_for_function("document.querySelector('#qa-files')?.innerText.includes('seeds/')")  # filled on load
+    yield page
+    context.close()
+
+
+def ask(page, question: str, timeout: float = 30_000):
+    """Type a question, press Enter, and return the finished reply (after streaming)."""
+    before = page.locator(BOT).count()
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    return finished_reply(page, before, timeout)
+
+
+def finished_reply(page, before: int, timeout: float = 30_000):
+    page.wait_for_function(
+        """([selector, before]) => {
+            const bots = document.querySelectorAll(selector);
+            if (bots.length <= before) return false;
+            const last = bots[bots.length - 1];
+            return !last.querySelector('.qa-pending, .qa-partial');
+        }""",
+        arg=[BOT, before], timeout=timeout,
+    )
+    return page.locator(BOT).last
+
+
+def shot(page, tmp_path, name: str) -> None:
+    """Screenshot the page with the latest question scrolled to the top of the chat."""
+    page.wait_for_timeout(600)  # let the chat's own smooth scrolling finish first
+    page.evaluate("""() => {
+        const log = document.querySelector("#qa-chat [role=log]");
+        const asked = document.querySelectorAll("#qa-chat [data-testid=user]");
+        if (log && asked.length) log.scrollTop += asked[asked.length - 1].getBoundingClientRect().top
+                                                   - log.getBoundingClientRect().top - 40;
+    }""")
+    page.wait_for_timeout(300)
+    page.screenshot(path=tmp_path / f"{name}.png")  # full_page would resize the page, and the chat re-scrolls
+
+
+def test_answer_cites_and_highlights_its_source(page, tmp_path):
+    assert page.get_by_text("Which battery suppliers did Xiaomi pick?").is_visible()  # examples on a fresh start
+    shot(page, tmp_path, "0-fresh-start")
+
+    reply = ask(page, "Which battery suppliers did Xiaomi pick?")
+    answer = reply.locator(".qa-answer > p").inner_text()
+    assert "CATL" in answer and "[1]" in answer
+    source = reply.locator(".qa-source").first
+    assert source.locator(".qa-source-head").inner_text().startswith("[1]")
+    assert "seeds/001_52ba53fcb0081ea9.txt" in source.inner_text()
+    assert "CATL" in source.locator(".qa-quote mark").inner_text()
+    context = source.locator("details.qa-context")
+    assert not context.locator("p").is_visible()  # context only on demand
+    shot(page, tmp_path, "1-answer")
+
+    context.locator("summary").click()
+    assert context.locator("p").is_visible()
+    assert "CATL" in context.locator("mark").inner_text()
+    assert len(context.locator("p").inner_text()) > len(context.locator("mark").inner_text())
+    shot(page, tmp_path, "2-context-open")
+
+
+def test_follow_up_uses_this_chat_only(page, browser, app_url, tmp_path):
+    ask(page, "Which battery suppliers did Xiaomi pick?")
+    reply = ask(page, "When was that reported?")
+    assert "August 17" in reply.locator(".qa-answer > p").inner_text()
+    assert "CATL" in reply.locator(".qa-quote mark").first.inner_text()
+    shot(page, tmp_path, "3-follow-up")
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other.goto(app_url)
+    other.wait_for_selector("#qa-chat")
+    alone = ask(other, "When was that reported?")
+    assert "August 17" not in alone.inner_text()  # another session has no battery question behind it
+    shot(other, tmp_path, "4-other-session")
+    other.context.close()
+
+
+@pytest.mark.parametrize("question", [
+    "What is the top speed of Xiaomi's car?",
+    "Who won the 2022 World Cup?",
+])
+def test_unanswerable_question_is_refused_with_closest_passages(page, tmp_path, question):
+    reply = ask(page, question)
+    shot(page, tmp_path, "5-refusal")
+    assert reply.locator(".qa-refusal-label").inner_text() == "No answer found."
+    assert "don't say" in reply.locator(".qa-refusal-banner").inner_text()
+    assert reply.locator(".qa-sources-title").text_content() == "Closest passages (not an answer)"
+    assert reply.locator(".qa-source").count() >= 1
+
+
+def test_example_click_and_clear_messages_for_bad_questions(page, tmp_path):
+    before = page.locator(BOT).count()
+    page.get_by_text("Is Xiaomi working with BAIC Group?").click()
+    reply = finished_reply(page, before)
+    assert "BAIC" in reply.inner_text() and reply.locator(".qa-source").count() >= 1
+
+    reply = ask(page, "   ")
+    assert reply.locator(".qa-error").inner_text().endswith("Please type a question.")
+    reply = ask(page, "?!")
+    assert "no letters or digits" in reply.locator(".qa-error").inner_text()
+    assert "Traceback" not in page.content()
+    shot(page, tmp_path, "6-examples-and-errors")
+
+
+def test_upload_a_document_then_ask_about_it(page, ui_engine, tmp_path):
+    note = tmp_path / "lighthouse.txt"
+    note.write_text("The Skerryvore lighthouse keeper feeds the gulls every Tuesday at dawn. "
+                    "The Skerryvore lighthouse was lit for the first time in 1844.\n", encoding="utf-8")
+    page.locator("#qa-upload input[type=file]").set_input_files(str(note))
+    page.wait_for_selector("#qa-status .qa-status-ok", timeout=60_000)
+    assert "lighthouse.txt added" in page.locator("#qa-status").inner_text()
+    assert "seeds/lighthouse.txt" in page.locator("#qa-files").inner_text()
+    assert (ui_engine.settings.corpus_dir / "lighthouse.txt").read_bytes() == note.read_bytes()
+    shot(page, tmp_path, "7-uploaded")
+
+    reply = ask(page, "When was the Skerryvore lighthouse first lit?")
+    assert "1844" in reply.locator(".qa-answer > p").inner_text()
+    assert "seeds/lighthouse.txt" in reply.locator(".qa-source-head").first.inner_text()
+    shot(page, tmp_path, "8-answer-from-upload")
+
+
+def test_binary_upload_is_reported_not_indexed(page, ui_engine, tmp_path):
+    fake = tmp_path / "scan.txt"
+    fake.write_bytes(PNG)
+    page.locator("#qa-upload input[type=file]").set_input_files(str(fake))
+    page.wait_for_selector("#qa-status .qa-status-bad", timeout=60_000)
+    report = page.locator("#qa-status").inner_text()
+    assert "scan.txt was not added: binary or not decodable as text" in report
+    assert not (ui_engine.settings.corpus_dir / "scan.txt").exists()
+    assert "scan.txt" not in page.locator("#qa-files").inner_text()
+    shot(page, tmp_path, "9-binary-upload")
+
+
+def test_reindex_button_reports_the_folder(page, tmp_path):
+    page.locator("#qa-reindex").click()
+    page.wait_for_selector("#qa-status .qa-status-ok", timeout=60_000)
+    assert "Re-indexed:" in page.locator("#qa-status").inner_text()
+    assert "seeds/000_6b80f3ed1ad5cbb5.txt" in page.locator("#qa-files").inner_text()
+    shot(page, tmp_path, "10-reindexed")

@@ -1,0 +1,81 @@
+"""Shared pieces of the UI tests: an engine over a temporary copy of seeds/, a served app, headless Chromium.
+
+Import the fixtures into a test module (`from ui_fixtures import ui_engine, ...`); each module
+gets its own engine, server and browser, closed when the module ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
+                                    reason="/usr/bin/chromium is not installed (apt-get install chromium)")
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def seeds_settings(folder: Path, **overrides) -> Settings:
+    """Settings over a fresh copy of seeds/ inside `folder`, serving on a free local port."""
+    shutil.copytree(REPO / "seeds", folder / "seeds")
+    return Settings(corpus_dir=folder / "seeds", index_dir=folder / "index", host="127.0.0.1", port=free_port(),
+                    **overrides)
+
+
+def serve_app(demo, settings: Settings) -> str:
+    """Serve `demo` in this process without blocking; returns its URL. Close with demo.close()."""
+    from qa.ui import serve
+
+    serve(demo, settings, prevent_thread_lock=True, quiet=True)
+    return f"http://{settings.host}:{settings.port}/"
+
+
+@pytest.fixture(scope="module")
+def ui_engine(tmp_path_factory, embedder):
+    """One real engine per test module over an indexed copy of seeds/, with the session's model."""
+    from qa.engine import Engine
+
+    engine = Engine(seeds_settings(tmp_path_factory.mktemp("corpus")), embedder=embedder)
+    engine.ingest()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def app_url(ui_engine):
+    """The chat served on 127.0.0.1 for this module; closed afterwards."""
+    from qa.ui import create_app
+
+    demo = create_app(ui_engine)
+    url = serve_app(demo, ui_engine.settings)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright, kept off the network."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
