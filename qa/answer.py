@@ -38,6 +38,9 @@ _ASKS_NAME = re.compile(r"(?i)^\s*(who|whom|whose)\b|\bwhich (company|companies|
 _INDIAN_LAKH = re.compile(r"(?i)\b(\d+(?:\.\d+)?)\s*lakh\b")
 _INDIAN_GROUPING = re.compile(r"\b\d{1,2},(?:\d{2},)+\d{3}\b")
 
+_RELATIVE_YEAR = re.compile(r"(?i)\b(last|this|next) year\b")
+_YEAR_OFFSET = {"last": -1, "this": 0, "next": 1}
+
 REFUSAL_TEXT = "The documents don't say. The closest passages I found are listed below."
 
 
@@ -58,6 +61,7 @@ class ScoredSentence:
     score: float
     context: str
     context_start: int
+    published: str = ""
 
 
 def _kind_bonus(question: str, sentence: str) -> float:
@@ -94,9 +98,18 @@ def explain_numbers(sentence: str) -> str:
     return _INDIAN_GROUPING.sub(lambda m: f"{m.group(0)} ({int(m.group(0).replace(',', '')):,})", sentence)
 
 
-def display_sentence(quote: str) -> str:
-    """A quote as it reads inside an answer: one line, numbers explained, cut-off starts marked."""
-    text = explain_numbers(" ".join(quote.split()))
+def resolve_relative_years(sentence: str, published: str) -> str:
+    """ "last year" -> "last year (2021)" in an article dated 2022-08-26; unchanged without a date."""
+    if not published:
+        return sentence
+    year = int(published[:4])
+    return _RELATIVE_YEAR.sub(lambda m: f"{m.group(0)} ({year + _YEAR_OFFSET[m.group(1).lower()]})", sentence)
+
+
+def display_sentence(quote: str, published: str = "") -> str:
+    """A quote as it reads inside an answer: one line, numbers explained, relative years dated,
+    cut-off starts marked."""
+    text = resolve_relative_years(explain_numbers(" ".join(quote.split())), published)
     return f"…{text}" if text[:1].islower() or text[:1] in "'’," else text
 
 
@@ -126,7 +139,8 @@ class ExtractiveAnswerer:
             key = (record.source, record.start)
             if key not in best or score > best[key].score:
                 chunk = chunks[record.chunk_id]
-                best[key] = ScoredSentence(record, score, chunk.get_content(), chunk.start_char_idx or 0)
+                best[key] = ScoredSentence(record, score, chunk.get_content(), chunk.start_char_idx or 0,
+                                           chunk.metadata.get("published", ""))
         return sorted(best.values(), key=lambda s: -s.score)
 
     def select(self, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -155,7 +169,7 @@ class ExtractiveAnswerer:
             return REFUSAL_TEXT, [_citation(n, s) for n, s in enumerate(closest, 1)], True
         chosen = self.select(ranked)
         citations = [_citation(n, s) for n, s in enumerate(chosen, 1)]
-        lines = [f"{display_sentence(c.quote)} [{c.number}]" for c in citations]
+        lines = [f"{display_sentence(s.record.text, s.published)} [{n}]" for n, s in enumerate(chosen, 1)]
         if _disagree(chosen):
             lines.insert(0, "The sources give different figures:")
         return " ".join(lines), citations, False

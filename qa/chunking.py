@@ -11,7 +11,7 @@ from llama_index.core.schema import BaseNode, Document, NodeRelationship, TextNo
 from llama_index.core.utils import get_tokenizer
 from pydantic import Field, PrivateAttr
 
-from qa.sentences import Span, sentence_spans
+from qa.sentences import Span, published_date, sentence_spans
 
 
 def count_tokens_function() -> Callable[[str], int]:
@@ -108,6 +108,7 @@ def _word_ends(text: str, span: Span) -> list[int]:
 def to_llama_documents(documents: Sequence[Any]) -> list[Document]:
     """llama-index Documents for qa's SourceDocuments, keyed by source name."""
     return [
-        Document(id_=doc.source, text=doc.text, metadata={"source": doc.source, "content_hash": doc.content_hash})
+        Document(id_=doc.source, text=doc.text, metadata={
+            "source": doc.source, "content_hash": doc.content_hash, "published": published_date(doc.text)})
         for doc in documents
     ]

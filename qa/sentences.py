@@ -20,6 +20,8 @@ _ABBREVIATIONS = {
 _BOUNDARY = re.compile(r"""[.!?]['"’”)\]]*(?=\s+['"‘“(\[]?[A-Z0-9])""")
 # Link furniture pasted into articles mid-paragraph; it runs to the end of its line.
 _INLINE_BOILERPLATE = re.compile(r"(?i)(?<=\s)(also read\s*[-:–]|see also\s*:|read more\s*[-:])")
+# "date 2022-08-26 Xiaomi is ..." : a page's dateline glued to its first sentence.
+DATELINE = re.compile(r"(?i)^\s*(?:date|published|posted|updated)\s*:?\s*((?:19|20)\d\d)-(\d\d)-(\d\d)\b")
 _BOILERPLATE = re.compile(
     r"(?i)^[\s(\[]*(image credits?|photo credits?|also read\b|see also\b|read more\b|advertisement\b|"
     r"subscribe\b|click here\b|follow us\b|share this\b|sign up\b|related\s*:|source\s*:|image:|photo:)"
@@ -30,6 +32,12 @@ _BOILERPLATE = re.compile(
 class Span:
     start: int
     end: int
+
+
+def published_date(text: str) -> str:
+    """The ISO date of a dateline at the top of a document, or "" when it has none."""
+    match = DATELINE.match(text[:500].lstrip())
+    return "-".join(match.groups()) if match else ""
 
 
 def is_boilerplate(sentence: str) -> bool:
@@ -53,6 +61,9 @@ def _split_line(text: str, start: int, end: int) -> list[Span]:
         cuts.append(match.end())
     for match in _INLINE_BOILERPLATE.finditer(text, start, end):
         cuts.append(match.start())
+    dateline = DATELINE.match(text[start:end])
+    if dateline:
+        cuts.append(start + dateline.end())
     cuts = sorted(set(cuts)) + [end]
     spans = []
     for left, right in zip(cuts, cuts[1:]):

@@ -21,7 +21,7 @@ from qa.config import Settings
 from qa.schema import IndexMismatch, StoreUnavailable
 
 # Changing how chunks are cut changes every chunk: part of the signature like the model.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 _WRITE_BATCH = 2000
 
 
@@ -166,7 +166,8 @@ class ChromaStore:
                 documents=[chunk.text for chunk in batch],
                 metadatas=[
                     {"source": chunk.metadata["source"], "content_hash": chunk.metadata["content_hash"],
-                     "start": chunk.start_char_idx, "end": chunk.end_char_idx, "indexed_at": now}
+                     "start": chunk.start_char_idx, "end": chunk.end_char_idx, "indexed_at": now,
+                     "published": chunk.metadata.get("published", "")}
                     for chunk in batch
                 ],
             )
@@ -235,6 +236,6 @@ class ChromaStore:
 def _node(id_: str, text: str, meta: dict[str, Any]) -> TextNode:
     return TextNode(
         id_=id_, text=text, start_char_idx=int(meta["start"]), end_char_idx=int(meta["end"]),
-        metadata={"source": meta["source"], "content_hash": meta["content_hash"]},
+        metadata={"source": meta["source"], "content_hash": meta["content_hash"], "published": meta.get("published", "")},
     )
 

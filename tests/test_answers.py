@@ -122,3 +122,15 @@ def test_numbers_in_indian_notation_are_explained():
 def test_indian_numbers_are_explained_in_answers(seeds_engine):
     answer = seeds_engine.ask("How many units will the plant in question have a capacity of, in lakh?")
     assert "3 lakh (300,000)" in answer.text or "3,00,000 (300,000)" in answer.text
+
+
+def test_relative_years_are_dated_when_the_article_has_a_dateline(seeds_engine):
+    from qa.answer import resolve_relative_years
+
+    assert resolve_relative_years("announced last year, built this year, sells next year", "2022-08-26") == (
+        "announced last year (2021), built this year (2022), sells next year (2023)")
+    assert resolve_relative_years("announced last year", "") == "announced last year"
+    answer = seeds_engine.ask("When did Xiaomi announce its interest in making electric vehicles?")
+    assert answer.citations[0].source.endswith("004_ae9ab8651fee1745.txt")  # dated 2022-08-26 by its dateline
+    assert "last year (2021)" in answer.text and "earlier this year (2022)" in answer.text
+    assert "(2021)" not in answer.citations[0].quote  # the quote stays exact

@@ -92,3 +92,12 @@ def test_token_counting_works_with_the_network_off(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "13"
+
+
+def test_a_dateline_is_cut_from_the_first_sentence_and_kept_as_the_documents_date():
+    from qa.sentences import published_date
+
+    text = " date 2022-08-26 Xiaomi is reportedly in talks. It plans cars."
+    assert sentences(text) == ["date 2022-08-26", "Xiaomi is reportedly in talks.", "It plans cars."]
+    assert published_date(text) == "2022-08-26"
+    assert published_date("Xiaomi said on 2022-08-26 that") == ""
