@@ -166,9 +166,9 @@ class ExtractiveAnswerer:
         ranked = self.score(question, standalone, query_vector, passages, sentences, statistics)
         if not ranked or ranked[0].score < self.refusal_threshold:
             closest = ranked[:3]
-            return REFUSAL_TEXT, [_citation(n, s) for n, s in enumerate(closest, 1)], True
+            return REFUSAL_TEXT, [make_citation(n, s) for n, s in enumerate(closest, 1)], True
         chosen = self.select(ranked)
-        citations = [_citation(n, s) for n, s in enumerate(chosen, 1)]
+        citations = [make_citation(n, s) for n, s in enumerate(chosen, 1)]
         lines = [f"{display_sentence(s.record.text, s.published)} [{n}]" for n, s in enumerate(chosen, 1)]
         if _disagree(chosen):
             lines.insert(0, "The sources give different figures:")
@@ -186,7 +186,7 @@ class _Coverage:
         return sum(weight for term, weight in self.weights.items() if term in present) / self.total
 
 
-def _citation(number: int, sentence: ScoredSentence) -> Citation:
+def make_citation(number: int, sentence: ScoredSentence) -> Citation:
     record = sentence.record
     return Citation(number=number, source=record.source, quote=record.text, start=record.start, end=record.end,
                     score=round(sentence.score, 4), context=sentence.context, context_start=sentence.context_start)

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from llama_index.core.schema import QueryBundle
@@ -20,6 +21,9 @@ from qa.questions import condense, validate_question
 from qa.retrieve import HybridRetriever
 from qa.schema import Answer, EmptyIndex, Passage, QAError
 from qa.store import ChromaStore, IndexedFile, index_signature
+
+if TYPE_CHECKING:
+    from qa.generate import GenerativeAnswerer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class Engine:
         self.retriever = HybridRetriever(
             self.store, self.embedder, settings.dense_top_k, settings.keyword_top_k, settings.top_k
         )
-        self.answerer = make_answerer(settings, self.embedder)
+        self.answerer = make_answerer(settings)
         self._ingest_lock = threading.Lock()
 
     def ingest(self, folder: Path | None = None, rebuild: bool = False, show_progress: bool = False,
@@ -103,10 +107,15 @@ class Conversation:
         return answer
 
 
-def make_answerer(settings: Settings, embedder: MiniLMEmbedding) -> ExtractiveAnswerer:
-    """The answerer the settings ask for."""
+def make_answerer(settings: Settings) -> ExtractiveAnswerer | GenerativeAnswerer:
+    """The answerer the settings ask for; both rank evidence the same way and refuse the same way."""
+    extractive = ExtractiveAnswerer(settings.refusal_threshold, settings.max_answer_sentences)
     match settings.answerer:
         case "extractive":
-            return ExtractiveAnswerer(settings.refusal_threshold, settings.max_answer_sentences)
+            return extractive
+        case "openai":
+            from qa.generate import GenerativeAnswerer
+
+            return GenerativeAnswerer(settings, extractive)
         case other:
             raise ValueError(f"unknown answerer {other!r}")
