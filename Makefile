@@ -33,8 +33,11 @@ test: $(STAMP) browser
 bench: $(STAMP)
 	$(PYTHON) benchmarks/bench.py
 
+# The floor is what the engine reaches today on the seeds gold set; it moves up, never down.
+EVAL_FLOOR := 0.77
+
 eval: $(STAMP)
-	$(VENV)/bin/qa eval
+	$(VENV)/bin/qa eval --min-accuracy $(EVAL_FLOOR)
 
 clean:
 	rm -rf $(VENV) index/chroma.sqlite3 index/*-*-*-*-*/ eval-out

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from qa.evaluation.cli import DESCRIPTION as EVAL_DESCRIPTION
+from qa.evaluation.cli import add_arguments as add_eval_arguments
 from qa.schema import Answer, QAError
 
 DESCRIPTION = """Ask questions of a folder of documents; every answer cites the passages it quotes.
@@ -73,9 +75,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa.eval import main as eval_main
+    from qa.evaluation.cli import run
 
-    return eval_main(args.rest)
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="a conversation in the terminal")
     chat.set_defaults(run=cmd_chat)
 
-    evaluate = commands.add_parser("eval", help="score the system on gold questions (qa eval --help)", add_help=False)
-    evaluate.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluate = commands.add_parser("eval", help="score the system on gold questions (qa eval --help)",
+                                   description=EVAL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_eval_arguments(evaluate)
     evaluate.set_defaults(run=cmd_eval)
     return parser
 

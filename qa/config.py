@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, description="Chunks kept after fusing both lists.")
     max_answer_sentences: int = Field(4, ge=1, description="Most sentences quoted in one answer.")
     refusal_threshold: float = Field(
-        0.54, description="Answers whose best evidence scores below this are refused (see README: calibration)."
+        0.542, description="Answers whose best evidence scores below this are refused (see README: calibration)."
     )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     max_file_bytes: int = Field(20_000_000, description="Larger corpus files are skipped.")

@@ -18,8 +18,8 @@ from qa.documents import SkippedFile, parse_document, save_upload
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import IngestReport, Ingestor, Progress
 from qa.questions import condense, validate_question
-from qa.retrieve import HybridRetriever
-from qa.schema import Answer, EmptyIndex, Passage, QAError
+from qa.retrieve import HybridRetriever, passage_of
+from qa.schema import Answer, EmptyIndex, QAError
 from qa.store import ChromaStore, IndexedFile, index_signature
 
 if TYPE_CHECKING:
@@ -81,12 +81,7 @@ class Engine:
         text, citations, refused = self.answerer.answer(
             question, standalone, query_vector, hits, sentences, self.retriever.term_statistics
         )
-        passages = [
-            Passage(source=hit.node.metadata["source"], start=hit.node.start_char_idx or 0,
-                    end=hit.node.end_char_idx or 0, text=hit.node.get_content(), score=round(hit.score or 0.0, 4),
-                    chunk_id=hit.node.node_id)
-            for hit in hits
-        ]
+        passages = [passage_of(hit) for hit in hits]
         return Answer(text=text, citations=citations, refused=refused, question=question,
                       standalone_question=standalone, passages=passages)
 

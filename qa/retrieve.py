@@ -21,6 +21,7 @@ from llama_index.core.utils import globals_helper
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from qa.embedding import MiniLMEmbedding
+from qa.schema import Passage
 from qa.store import ChromaStore
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -45,6 +46,13 @@ def keywords(text: str) -> list[str]:
     """Lower-cased, stemmed content words, as BM25 sees them."""
     words = [word for word in _TOKEN.findall(text.lower()) if word not in _stopwords()]
     return _stemmer().stemWords(words)
+
+
+def passage_of(hit: NodeWithScore) -> Passage:
+    """The typed result for a retrieved chunk."""
+    node = hit.node
+    return Passage(source=node.metadata["source"], start=node.start_char_idx or 0, end=node.end_char_idx or 0,
+                   text=node.get_content(), score=round(hit.score or 0.0, 4), chunk_id=node.node_id)
 
 
 class TermStatistics:
