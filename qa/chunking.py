@@ -36,7 +36,7 @@ class SentenceChunker(NodeParser):
 
     def chunk_spans(self, text: str) -> list[Span]:
         """The chunk spans of one text, in order."""
-        units = [(span, self._count_tokens(text[span.start:span.end])) for span in self.units(text)]
+        units = self.units(text)
         chunks: list[Span] = []
         current: list[tuple[Span, int]] = []
         for unit in units:
@@ -58,22 +58,23 @@ class SentenceChunker(NodeParser):
             budget -= tokens
         return tail
 
-    def units(self, text: str) -> list[Span]:
-        """Sentences, with any sentence longer than a chunk cut at word boundaries."""
-        units: list[Span] = []
+    def units(self, text: str) -> list[tuple[Span, int]]:
+        """Sentences and their token counts, any sentence longer than a chunk cut at word boundaries."""
+        units: list[tuple[Span, int]] = []
         for span in sentence_spans(text):
-            if self._count_tokens(text[span.start:span.end]) <= self.chunk_size:
-                units.append(span)
+            tokens = self._count_tokens(text[span.start:span.end])
+            if tokens <= self.chunk_size:
+                units.append((span, tokens))
                 continue
             start = span.start
             words = [m for m in _word_ends(text, span)]
             piece_end = start
             for word_end in words:
                 if piece_end > start and self._count_tokens(text[start:word_end]) > self.chunk_size:
-                    units.append(Span(start, piece_end))
+                    units.append((Span(start, piece_end), self._count_tokens(text[start:piece_end])))
                     start = piece_end + (len(text[piece_end:word_end]) - len(text[piece_end:word_end].lstrip()))
                 piece_end = word_end
-            units.append(Span(start, span.end))
+            units.append((Span(start, span.end), self._count_tokens(text[start:span.end])))
         return units
 
     def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any) -> list[BaseNode]:

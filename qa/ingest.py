@@ -72,8 +72,8 @@ class Ingestor:
                 report.unchanged.append(document.source)
                 continue
             todo.append(document)
-        present = {document.source for document in documents}
-        report.removed = sorted(source for source in indexed if source not in present)
+        hashes = {document.source: document.content_hash for document in documents}
+        report.removed = sorted(source for source in indexed if source not in hashes)
 
         chunks = [node for node in self.chunker.get_nodes_from_documents(to_llama_documents(todo))
                   if isinstance(node, TextNode)]
@@ -82,10 +82,11 @@ class Ingestor:
 
         if rebuild:
             self.store.rebuild()
-        for document in todo:
-            mine = [i for i, chunk in enumerate(chunks) if chunk.metadata["source"] == document.source]
-            self.store.add([chunks[i] for i in mine], chunk_vectors[mine], [s for i in mine for s in sentences[i]])
-            self.store.delete_source(document.source, keep_hash=document.content_hash)
+        # New versions go in before old ones go out: a crash in between leaves two versions of a
+        # file, which the next ingest detects and repairs, never a file with no version.
+        self.store.add(chunks, chunk_vectors, [record for chunk_records in sentences for record in chunk_records])
+        for source in report.updated:
+            self.store.delete_source(source, keep_hash=hashes[source])
         for source in report.removed:
             self.store.delete_source(source)
         log.info("ingested %s: %s", folder, report.summary())
@@ -96,15 +97,19 @@ class Ingestor:
 
         spans = [sentence_spans(chunk.text) for chunk in chunks]
         vectors = np.zeros((len(chunks), self.embedder.dimension), dtype=np.float32)
-        records: list[list[SentenceRecord]] = []
+        records: list[list[SentenceRecord]] = [[] for _ in chunks]
+        # Longest first across the whole corpus, as sentence-transformers does: batches pad least.
+        order = sorted(range(len(chunks)), key=lambda i: -len(chunks[i].text))
         step = self.embedder.embed_batch_size * 4
         bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not show_progress)
-        for first in range(0, len(chunks), step):
-            batch = chunks[first:first + step]
-            batch_vectors, sentence_vectors = self.embedder.embed_chunks([c.text for c in batch], spans[first:first + step])
-            vectors[first:first + len(batch)] = batch_vectors
-            for chunk, chunk_spans, chunk_sentence_vectors in zip(batch, spans[first:first + step], sentence_vectors):
-                records.append([_record(chunk, span, vector) for span, vector in zip(chunk_spans, chunk_sentence_vectors)])
+        for first in range(0, len(order), step):
+            batch = order[first:first + step]
+            batch_vectors, sentence_vectors = self.embedder.embed_chunks(
+                [chunks[i].text for i in batch], [spans[i] for i in batch])
+            vectors[batch] = batch_vectors
+            for index, chunk_sentence_vectors in zip(batch, sentence_vectors):
+                records[index] = [_record(chunks[index], span, vector)
+                                  for span, vector in zip(spans[index], chunk_sentence_vectors)]
             bar.update(len(batch))
             if progress:
                 progress(min(first + step, len(chunks)), len(chunks))

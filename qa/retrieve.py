@@ -13,11 +13,11 @@ import math
 import re
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 import Stemmer
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-from llama_index.core.utils import globals_helper
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from qa.embedding import MiniLMEmbedding
@@ -39,7 +39,12 @@ def _stemmer() -> Stemmer.Stemmer:
 
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    return frozenset(globals_helper.stopwords)
+    # nltk's English list as llama-index-core bundles it, read directly: going through nltk's
+    # data loader costs more than a second of every cold start.
+    import llama_index.core
+
+    bundled = Path(llama_index.core.__file__).parent / "_static" / "nltk_cache" / "corpora" / "stopwords" / "english"
+    return frozenset(bundled.read_text(encoding="utf-8").split())
 
 
 def keywords(text: str) -> list[str]:

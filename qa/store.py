@@ -1,12 +1,14 @@
-"""The Chroma store: chunk vectors and sentence vectors, and the settings that built them.
+"""The Chroma store: chunks with their vectors and sentence vectors, and the settings that built them.
 
 The only module that imports chromadb. A local folder (PersistentClient) or a `chroma run`
-server (HttpClient) hold the same two collections.
+server (HttpClient) holds the same collection.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,8 +22,8 @@ from llama_index.core.schema import TextNode
 from qa.config import Settings
 from qa.schema import IndexMismatch, StoreUnavailable
 
-# Changing how chunks are cut changes every chunk: part of the signature like the model.
-CHUNKER_VERSION = 2
+# Changing how chunks are cut or stored changes every record: part of the signature like the model.
+LAYOUT_VERSION = 3
 _WRITE_BATCH = 2000
 
 
@@ -52,7 +54,7 @@ def index_signature(settings: Settings, model_id: str, dimension: int) -> dict[s
         "embed_dimension": dimension,
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
-        "chunker_version": CHUNKER_VERSION,
+        "layout_version": LAYOUT_VERSION,
     }
 
 
@@ -89,7 +91,7 @@ def _client(settings: Settings) -> Any:
 
 
 class ChromaStore:
-    """Chunks and their sentences in two Chroma collections that share one signature."""
+    """Chunks and their sentences in one Chroma collection that records what built it."""
 
     def __init__(self, settings: Settings, signature: dict[str, Any], check_signature: bool = True) -> None:
         """`check_signature=False` opens a store about to be rebuilt, whatever built it."""
@@ -98,9 +100,7 @@ class ChromaStore:
         self._check_signature = check_signature
         self._client = _client(settings)
         self._chunks_name = f"{settings.collection}-chunks"
-        self._sentences_name = f"{settings.collection}-sentences"
         self._chunks = self._open(self._chunks_name)
-        self._sentences = self._open(self._sentences_name)
 
     def _open(self, name: str) -> Any:
         try:
@@ -124,13 +124,11 @@ class ChromaStore:
     @_reports_outage
     def rebuild(self) -> None:
         """Drop everything and start empty with the current signature."""
-        for name in (self._chunks_name, self._sentences_name):
-            try:
-                self._client.delete_collection(name)
-            except Exception:  # absent already: nothing to drop
-                pass
+        try:
+            self._client.delete_collection(self._chunks_name)
+        except Exception:  # absent already: nothing to drop
+            pass
         self._chunks = self._open(self._chunks_name)
-        self._sentences = self._open(self._sentences_name)
         self._check_signature = True
 
     @_reports_outage
@@ -156,8 +154,16 @@ class ChromaStore:
 
     @_reports_outage
     def add(self, chunks: Sequence[TextNode], chunk_vectors: np.ndarray, sentences: Sequence[SentenceRecord]) -> None:
-        """Write chunks first and their sentences after; readers only look sentences up by chunk."""
+        """Write chunks with their sentences' spans and vectors.
+
+        Sentence vectors ride in the chunk's metadata (float16, base64): they are only ever read
+        with their chunk, never searched, and a vector index over them would cost as much to
+        build as the whole embedding pass.
+        """
         now = time.time()
+        by_chunk: dict[str, list[SentenceRecord]] = {}
+        for record in sentences:
+            by_chunk.setdefault(record.chunk_id, []).append(record)
         for first in range(0, len(chunks), _WRITE_BATCH):
             batch = chunks[first:first + _WRITE_BATCH]
             self._chunks.upsert(
@@ -167,19 +173,9 @@ class ChromaStore:
                 metadatas=[
                     {"source": chunk.metadata["source"], "content_hash": chunk.metadata["content_hash"],
                      "start": chunk.start_char_idx, "end": chunk.end_char_idx, "indexed_at": now,
-                     "published": chunk.metadata.get("published", "")}
+                     "published": chunk.metadata.get("published", ""),
+                     **_pack_sentences(by_chunk.get(chunk.id_, []), self.signature["embed_dimension"])}
                     for chunk in batch
-                ],
-            )
-        for first in range(0, len(sentences), _WRITE_BATCH):
-            batch = sentences[first:first + _WRITE_BATCH]
-            self._sentences.upsert(
-                ids=[f"{record.chunk_id}:{record.start}" for record in batch],
-                embeddings=np.stack([record.vector for record in batch]),
-                documents=[record.text for record in batch],
-                metadatas=[
-                    {"chunk_id": record.chunk_id, "source": record.source, "start": record.start, "end": record.end}
-                    for record in batch
                 ],
             )
 
@@ -189,11 +185,7 @@ class ChromaStore:
         where: dict[str, Any] = {"source": source}
         if keep_hash is not None:
             where = {"$and": [{"source": source}, {"content_hash": {"$ne": keep_hash}}]}
-        chunk_ids = self._chunks.get(where=where, include=[])["ids"]
-        if not chunk_ids:
-            return
-        self._sentences.delete(where={"chunk_id": {"$in": chunk_ids}})
-        self._chunks.delete(ids=chunk_ids)
+        self._chunks.delete(where=where)
 
     @_reports_outage
     def all_chunks(self) -> list[TextNode]:
@@ -222,20 +214,36 @@ class ChromaStore:
         """The sentences of these chunks, with their vectors, in document order."""
         if not chunk_ids:
             return []
-        result = self._sentences.get(
-            where={"chunk_id": {"$in": list(chunk_ids)}}, include=["documents", "metadatas", "embeddings"],
-        )
+        result = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
         records = [
-            SentenceRecord(str(meta["chunk_id"]), str(meta["source"]), int(meta["start"]), int(meta["end"]), text,
-                           np.asarray(vector, dtype=np.float32))
-            for text, meta, vector in zip(result["documents"], result["metadatas"], result["embeddings"])
+            record
+            for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])
+            for record in _unpack_sentences(id_, text, meta, self.signature["embed_dimension"])
         ]
         return sorted(records, key=lambda record: (record.source, record.start, record.chunk_id))
 
 
+def _pack_sentences(records: Sequence[SentenceRecord], dimension: int) -> dict[str, str]:
+    vectors = np.stack([r.vector for r in records]) if records else np.zeros((0, dimension))
+    return {"sentence_spans": json.dumps([[r.start, r.end] for r in records]),
+            "sentence_vectors": base64.b64encode(vectors.astype(np.float16).tobytes()).decode("ascii")}
+
+
+def _unpack_sentences(chunk_id: str, text: str, meta: dict[str, Any], dimension: int) -> list[SentenceRecord]:
+    spans = json.loads(str(meta["sentence_spans"]))
+    vectors = np.frombuffer(base64.b64decode(str(meta["sentence_vectors"])), dtype=np.float16)
+    vectors = vectors.reshape(len(spans), dimension).astype(np.float32)
+    offset = int(meta["start"])
+    return [
+        SentenceRecord(chunk_id, str(meta["source"]), start, end, text[start - offset:end - offset], vector)
+        for (start, end), vector in zip(spans, vectors)
+    ]
+
+
 def _node(id_: str, text: str, meta: dict[str, Any]) -> TextNode:
-    return TextNode(
-        id_=id_, text=text, start_char_idx=int(meta["start"]), end_char_idx=int(meta["end"]),
-        metadata={"source": meta["source"], "content_hash": meta["content_hash"], "published": meta.get("published", "")},
-    )
+    metadata = {"source": meta["source"], "content_hash": meta["content_hash"], "published": meta.get("published", "")}
+    # Keyword search reads node text "as embedded"; file names and hashes are not content.
+    return TextNode(id_=id_, text=text, start_char_idx=int(meta["start"]), end_char_idx=int(meta["end"]),
+                    metadata=metadata, excluded_embed_metadata_keys=list(metadata),
+                    excluded_llm_metadata_keys=list(metadata))
 

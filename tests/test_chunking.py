@@ -45,15 +45,15 @@ def test_chunks_are_whole_sentences_within_budget_with_exact_spans(size, overlap
     for node in nodes:
         text = texts[node.metadata["source"]]
         assert text[node.start_char_idx:node.end_char_idx] == node.text
-        starts = {s.start for s in chunker.units(text)}
-        ends = {s.end for s in chunker.units(text)}
+        starts = {s.start for s, _ in chunker.units(text)}
+        ends = {s.end for s, _ in chunker.units(text)}
         assert node.start_char_idx in starts and node.end_char_idx in ends, "a chunk cut a sentence"
         assert count(node.text) <= size + 2  # units are counted one by one; joining them can add a token
     for document in documents:
         mine = [n for n in nodes if n.metadata["source"] == document.source]
         assert mine[0].start_char_idx == sentence_spans(document.text)[0].start
         assert mine[-1].end_char_idx == sentence_spans(document.text)[-1].end
-        units = chunker.units(document.text)
+        units = [span for span, _ in chunker.units(document.text)]
         for before, after in zip(mine, mine[1:]):
             between = document.text[before.end_char_idx:after.start_char_idx]
             assert after.start_char_idx < before.end_char_idx or not between.strip(), "a gap between chunks"
