@@ -1,6 +1,6 @@
 """Speed and memory of qa on this machine; prints numbers, asserts nothing.
 
-    python benchmarks/bench.py [--copies 20] [--rounds 2]
+    python benchmarks/bench.py [--copies 20] [--rounds 3]
 
 1. Ingestion overhead: chunks/s of the whole pipeline (read, chunk, embed with sentence
    vectors, write to Chroma) next to chunks/s of the bare model (sentence-transformers'
@@ -106,7 +106,7 @@ def cold_start(work: Path, runs: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=20, help="copies of the seeds in the ingestion corpus")
-    parser.add_argument("--rounds", type=int, default=2, help="repetitions of each measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions of each measurement")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as folder:
         work = Path(folder)
