@@ -134,13 +134,19 @@ def load_corpus(corpus_dir: Path, max_bytes: int = 20_000_000) -> tuple[list[Sou
     return documents, skipped
 
 
-def save_upload(corpus_dir: Path, filename: str, data: bytes) -> Path:
-    """Write an uploaded file into the corpus folder under its bare name; no path can escape it."""
+def upload_name(filename: str) -> str:
+    """The bare name an upload is stored under, or a ValueError for names qa will not store."""
     name = Path(filename.replace("\\", "/")).name.strip()
     if not name or name.startswith("."):
         raise ValueError(f"{filename!r} is not a usable file name")
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
         raise ValueError(f"{name}: qa reads {', '.join(sorted(SUPPORTED_SUFFIXES))} files")
+    return name
+
+
+def save_upload(corpus_dir: Path, filename: str, data: bytes) -> Path:
+    """Write an uploaded file into the corpus folder under its bare name; no path can escape it."""
+    name = upload_name(filename)
     corpus_dir.mkdir(parents=True, exist_ok=True)
     target = corpus_dir.resolve() / name
     temporary = target.with_name(f".{name}.uploading")

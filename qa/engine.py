@@ -14,7 +14,7 @@ from llama_index.core.schema import QueryBundle
 from qa.answer import ExtractiveAnswerer
 from qa.chunking import SentenceChunker
 from qa.config import Settings
-from qa.documents import SkippedFile, parse_document, save_upload
+from qa.documents import SkippedFile, parse_document, save_upload, upload_name
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import IngestReport, Ingestor, Progress
 from qa.questions import condense, validate_question
@@ -55,15 +55,16 @@ class Engine:
 
     def add_document(self, filename: str, data: bytes, progress: Progress | None = None) -> IngestReport:
         """Save an uploaded file into the corpus folder and index it; unreadable files are refused."""
-        if len(data) > self.settings.max_file_bytes:
-            raise QAError(f"{filename} was not added: larger than {self.settings.max_file_bytes} bytes")
-        parsed = parse_document(Path(filename.replace("\\", "/")).name, data)
-        if isinstance(parsed, SkippedFile):
-            raise QAError(f"{parsed.source} was not added: {parsed.reason}")
         try:
-            save_upload(self.settings.corpus_dir, filename, data)
+            name = upload_name(filename)
         except ValueError as error:
-            raise QAError(str(error)) from error
+            raise QAError(f"{filename} was not added: {error}") from error
+        if len(data) > self.settings.max_file_bytes:
+            raise QAError(f"{name} was not added: larger than {self.settings.max_file_bytes} bytes")
+        parsed = parse_document(name, data)
+        if isinstance(parsed, SkippedFile):
+            raise QAError(f"{name} was not added: {parsed.reason}")
+        save_upload(self.settings.corpus_dir, name, data)
         return self.ingest(progress=progress)
 
     def indexed_files(self) -> dict[str, IndexedFile]:

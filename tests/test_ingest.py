@@ -8,6 +8,8 @@ from qa.schema import EmptyIndex, IndexMismatch, QAError
 from qa.store import ChromaStore, index_signature
 from qa.embedding import MODEL_ID
 
+SEEDS_FILES = sorted((Path(__file__).resolve().parents[1] / "seeds").iterdir())
+
 
 def chunk_texts(engine) -> list[str]:
     return [node.text for node in engine.store.all_chunks()]
@@ -123,3 +125,18 @@ def test_rebuild_replaces_a_mismatched_store_only_once_the_new_one_is_ready(tmp_
     engine = make_engine(chunk_size=100, chunk_overlap=20)
     assert engine.store.chunk_count() == report.chunks_embedded
     assert not engine.ask("Which battery suppliers did Xiaomi pick?").refused
+
+
+def test_uploads_are_checked_then_saved_inside_the_corpus_and_indexed(tmp_path: Path, corpus: Path, make_engine):
+    engine = make_engine()
+    engine.ingest()
+    report = engine.add_document("../../notes.md", b"# Lighthouse\n\nThe lighthouse was built in 1844.\n")
+    assert report.added == ["seeds/notes.md"] and (corpus / "notes.md").exists()
+    assert not (tmp_path.parent / "notes.md").exists()
+    assert "1844" in engine.ask("When was the lighthouse built?").text
+    for name, data, reason in (("scan.txt", bytes(range(256)) * 4, "binary or not decodable as text"),
+                               ("slides.pptx", b"PK\x03\x04", "qa reads"),
+                               ("..", b"text", "not a usable file name")):
+        with pytest.raises(QAError, match=reason):
+            engine.add_document(name, data)
+    assert sorted(p.name for p in corpus.iterdir()) == sorted([*(p.name for p in SEEDS_FILES), "notes.md"])
