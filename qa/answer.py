@@ -62,6 +62,7 @@ class ScoredSentence:
     context: str
     context_start: int
     published: str = ""
+    coverage: float = 0.0  # share of the question's weighted words the sentence contains
 
 
 def _kind_bonus(question: str, sentence: str) -> float:
@@ -133,14 +134,14 @@ class ExtractiveAnswerer:
                 continue
             dense = float(np.dot(query_vector, record.vector))
             present = set(keywords(record.text))
-            lexical = (sum(part.of(present) for part in coverage) / len(coverage)) ** self.weights.lexical_power
-            score = (self.weights.dense * dense + self.weights.lexical * lexical
+            covered = sum(part.of(present) for part in coverage) / len(coverage)
+            score = (self.weights.dense * dense + self.weights.lexical * covered ** self.weights.lexical_power
                      + self.weights.answer_type * _kind_bonus(question, record.text))
             key = (record.source, record.start)
             if key not in best or score > best[key].score:
                 chunk = chunks[record.chunk_id]
                 best[key] = ScoredSentence(record, score, chunk.get_content(), chunk.start_char_idx or 0,
-                                           chunk.metadata.get("published", ""))
+                                           chunk.metadata.get("published", ""), covered)
         return sorted(best.values(), key=lambda s: -s.score)
 
     def select(self, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -150,9 +151,12 @@ class ExtractiveAnswerer:
         for candidate in ranked:
             if len(chosen) == self.max_sentences or candidate.score < ranked[0].score - self.weights.margin:
                 break
+            # Close in meaning is not enough to join: it must also speak to half as much of the question.
+            if candidate.coverage < ranked[0].coverage / 2:
+                continue
             if not any(_repeats(candidate, earlier) for earlier in chosen):
                 chosen.append(candidate)
-        for candidate in ranked[len(chosen):]:
+        for candidate in ranked:
             if len(chosen) == self.max_sentences:
                 break
             # A near-paraphrase of a chosen sentence is as relevant as it, whatever its own score.
@@ -206,7 +210,7 @@ def _other_version(first: ScoredSentence, second: ScoredSentence) -> bool:
     if first.record.source == second.record.source:
         return False
     a, b = amounts(first.record.text), amounts(second.record.text)
-    return bool(a and b and a - b and b - a) and float(np.dot(first.record.vector, second.record.vector)) > 0.8
+    return bool(a and b and a - b and b - a) and float(np.dot(first.record.vector, second.record.vector)) > 0.88
 
 
 def _disagree(chosen: list[ScoredSentence]) -> bool:
