@@ -63,6 +63,7 @@ class ScoredSentence:
     context_start: int
     published: str = ""
     coverage: float = 0.0  # share of the question's weighted words the sentence contains
+    terms: frozenset[str] = frozenset()  # its keywords, kept for the redundancy check
 
 
 def _kind_bonus(question: str, sentence: str) -> float:
@@ -83,14 +84,18 @@ def _kind_bonus(question: str, sentence: str) -> float:
     return 0.0
 
 
+def _mentions(pattern: re.Pattern[str], text: str) -> frozenset[str]:
+    return frozenset(" ".join(m.group(0).lower().split()) for m in pattern.finditer(text))
+
+
 def figures(text: str) -> frozenset[str]:
     """The numbers a sentence states, normalised for comparison ("$1.54 billion", "2024")."""
-    return frozenset(" ".join(m.group(0).lower().split()) for m in _FIGURE_TOKEN.finditer(text))
+    return _mentions(_FIGURE_TOKEN, text)
 
 
 def amounts(text: str) -> frozenset[str]:
     """The sums of money and quantities a sentence states, normalised for comparison."""
-    return frozenset(re.sub(r"\s+", " ", m.group(0).lower()) for m in _AMOUNT.finditer(text))
+    return _mentions(_AMOUNT, text)
 
 
 def explain_numbers(sentence: str) -> str:
@@ -133,7 +138,7 @@ class ExtractiveAnswerer:
             if is_boilerplate(record.text) or len(record.text.split()) < 4:
                 continue
             dense = float(np.dot(query_vector, record.vector))
-            present = set(keywords(record.text))
+            present = frozenset(keywords(record.text))
             covered = sum(part.of(present) for part in coverage) / len(coverage)
             score = (self.weights.dense * dense + self.weights.lexical * covered ** self.weights.lexical_power
                      + self.weights.answer_type * _kind_bonus(question, record.text))
@@ -141,7 +146,7 @@ class ExtractiveAnswerer:
             if key not in best or score > best[key].score:
                 chunk = chunks[record.chunk_id]
                 best[key] = ScoredSentence(record, score, chunk.get_content(), chunk.start_char_idx or 0,
-                                           chunk.metadata.get("published", ""), covered)
+                                           chunk.metadata.get("published", ""), covered, present)
         return sorted(best.values(), key=lambda s: -s.score)
 
     def select(self, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -186,7 +191,7 @@ class _Coverage:
         self.weights = {term: statistics.idf(term) for term in set(terms)}
         self.total = sum(self.weights.values()) or 1.0
 
-    def of(self, present: set[str]) -> float:
+    def of(self, present: frozenset[str]) -> float:
         return sum(weight for term, weight in self.weights.items() if term in present) / self.total
 
 
@@ -200,7 +205,7 @@ def _repeats(candidate: ScoredSentence, earlier: ScoredSentence) -> bool:
     """Says nothing new: nearly the same words or meaning, and no figure of its own."""
     if not figures(candidate.record.text) <= figures(earlier.record.text):
         return False
-    mine, theirs = set(keywords(candidate.record.text)), set(keywords(earlier.record.text))
+    mine, theirs = candidate.terms, earlier.terms
     overlap = len(mine & theirs) / max(len(mine | theirs), 1)
     return overlap >= 0.5 or float(np.dot(candidate.record.vector, earlier.record.vector)) > 0.9
 

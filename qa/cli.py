@@ -26,18 +26,6 @@ def _print_answer(answer: Answer) -> None:
             print(f"      \"{' '.join(citation.quote.split())}\"", file=out)
 
 
-def _engine(args: argparse.Namespace):
-    from qa.api import get_engine
-    from qa.config import get_settings
-
-    if getattr(args, "index", None):
-        import os
-
-        os.environ["QA_INDEX_DIR"] = str(args.index)
-        get_settings.cache_clear()
-    return get_engine()
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from qa.config import get_settings
     from qa.engine import Engine
@@ -50,12 +38,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    _print_answer(_engine(args).ask(" ".join(args.question)))
+    from qa.api import get_engine
+
+    _print_answer(get_engine().ask(" ".join(args.question)))
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    conversation = _engine(args).conversation()
+    from qa.api import get_engine
+
+    conversation = get_engine().conversation()
     print("Ask about the documents; follow-up questions work. Empty line or Ctrl-D to leave.")
     while True:
         try:

@@ -46,10 +46,6 @@ class Answer:
     standalone_question: str = ""
     passages: list[Passage] = field(default_factory=list)
 
-    def sources_text(self) -> str:
-        """The numbered sources as plain text, for terminals and logs."""
-        return "\n".join(f"[{c.number}] {c.source} ({c.start}-{c.end}): \"{c.quote}\"" for c in self.citations)
-
 
 class QAError(Exception):
     """A problem the user can fix; its message says how."""
