@@ -10,7 +10,9 @@ class Citation:
     """One quoted span of a source document that supports a sentence of an answer.
 
     `quote == document_text(source)[start:end]`; for .md and .html files the document
-    text is the plain text qa extracted from them.
+    text is the plain text qa extracted from them. `answer_start:answer_end`, when set, is
+    the part of the quote the reader points at as the answer itself (same offsets, inside
+    start:end), shown in bold by the interfaces.
     """
 
     number: int
@@ -21,6 +23,8 @@ class Citation:
     score: float
     context: str = ""
     context_start: int = 0
+    answer_start: int | None = None
+    answer_end: int | None = None
 
 
 @dataclass(frozen=True)

@@ -108,3 +108,28 @@ def build_squad_dataset(squad_file: Path, corpus: Path, sample: int, seed: int,
     ]
     write_gold(corpus.parent / f"{corpus.name}_gold.jsonl", items)  # the sample, reusable with --gold
     return items
+
+
+SPLITS = ("train", "dev", "test")
+SPLIT_SHARES = (0.8, 0.1, 0.1)
+SPLIT_SEED = 2026
+
+
+def split_articles(articles: int, domain: str, seed: int = SPLIT_SEED) -> dict[str, list[int]]:
+    """Article positions of one SQuAD-format file per split: 80% train, 10% dev, 10% test.
+
+    By article, never by question, so no held-out question has a paragraph the reader saw.
+    The draw depends only on the file's domain name and the seed, so training, calibration
+    and the joint benchmark agree on it without sharing state.
+    """
+    order = list(range(articles))
+    random.Random(f"{seed}:{domain}").shuffle(order)
+    dev_start = round(articles * SPLIT_SHARES[0])
+    test_start = dev_start + max(1, round(articles * SPLIT_SHARES[1]))
+    return {"train": sorted(order[:dev_start]), "dev": sorted(order[dev_start:test_start]),
+            "test": sorted(order[test_start:])}
+
+
+def domain_of(squad_file: Path) -> str:
+    """"nyt" for nyt_v1.0.json, "amazon_reviews" for amazon_reviews_v1.0.json."""
+    return squad_file.name.split("_v1")[0].removesuffix(".json")
