@@ -23,7 +23,7 @@ def _print_answer(answer: Answer) -> None:
         print("\nClosest passages:" if answer.refused else "\nSources:", file=out)
         for citation in answer.citations:
             print(f"  [{citation.number}] {citation.source} (characters {citation.start}-{citation.end})", file=out)
-            print(f"      \"{' '.join(citation.quote.split())}\"", file=out)
+            print(f"      \"{' '.join(citation.quote_marked().split())}\"", file=out)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

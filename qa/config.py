@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,13 +29,19 @@ class Settings(BaseSettings):
     keyword_top_k: int = Field(8, ge=1, description="Chunks fetched by BM25.")
     top_k: int = Field(5, ge=1, description="Chunks kept after fusing both lists.")
     max_answer_sentences: int = Field(4, ge=1, description="Most sentences quoted in one answer.")
-    refusal_threshold: float = Field(
-        0.542, description="Answers whose best evidence scores below this are refused (see README: calibration)."
+    refusal_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Refuse when the best sentence's probability of answering is below this; "
+                    "unset: the threshold calibrated with the reader (see README).",
     )
+    reader_dir: Path | None = Field(
+        None, description="Folder of a reader model made by `make train`; unset: the one shipped with qa."
+    )
+    reader_candidates: int = Field(12, ge=1, description="Sentences the reader reads per question.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     max_file_bytes: int = Field(20_000_000, description="Larger corpus files are skipped.")
 
-    answerer: Literal["extractive", "openai"] = Field(
+    answerer: str = Field(
         "extractive", description="extractive quotes the corpus; openai asks an OpenAI-compatible server."
     )
     llm_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible endpoint.")

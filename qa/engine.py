@@ -6,24 +6,25 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from llama_index.core.schema import QueryBundle
 
-from qa.answer import ExtractiveAnswerer
+from qa.answer import ANSWERERS, REFUSAL_TEXT, Answerer, make_citation
 from qa.chunking import SentenceChunker
 from qa.config import Settings
+from qa.decision import Decision, load_decision
 from qa.documents import SkippedFile, parse_document, save_upload, upload_name
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import IngestReport, Ingestor, Progress
 from qa.questions import condense, validate_question
+from qa.ranking import Evidence, SentenceRanker
+from qa.reader import Reader, default_model_dir, load_reader
 from qa.retrieve import HybridRetriever, passage_of
 from qa.schema import Answer, EmptyIndex, QAError
 from qa.store import ChromaStore, IndexedFile, index_signature
 
-if TYPE_CHECKING:
-    from qa.generate import GenerativeAnswerer
+CLOSEST_SHOWN = 3  # passages shown with a refusal
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,22 @@ log = logging.getLogger(__name__)
 class Engine:
     """Ingests a folder and answers questions about it with cited sentences."""
 
-    def __init__(self, settings: Settings, embedder: MiniLMEmbedding | None = None, rebuilding: bool = False) -> None:
+    def __init__(self, settings: Settings, embedder: MiniLMEmbedding | None = None, rebuilding: bool = False,
+                 reader: Reader | None = None) -> None:
         """`rebuilding=True` opens an index built with other settings so `ingest(rebuild=True)` can replace it."""
         self.settings = settings
         self.embedder = embedder or MiniLMEmbedding(embed_batch_size=settings.embed_batch_size)
+        model_dir = settings.reader_dir or default_model_dir()
+        self.reader = reader or load_reader(model_dir)
+        self.decision: Decision = load_decision(model_dir).with_threshold(settings.refusal_threshold)
+        self.ranker = SentenceRanker(self.reader, self.decision, settings.reader_candidates)
         signature = index_signature(settings, MODEL_ID, self.embedder.dimension)
         self.store = ChromaStore(settings, signature, check_signature=not rebuilding)
         self.chunker = SentenceChunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
         self.retriever = HybridRetriever(
             self.store, self.embedder, settings.dense_top_k, settings.keyword_top_k, settings.top_k
         )
-        self.answerer = make_answerer(settings)
+        self.answerer = make_answerer(settings, self.decision)
         self._ingest_lock = threading.Lock()
 
     def ingest(self, folder: Path | None = None, rebuild: bool = False, show_progress: bool = False,
@@ -70,8 +76,8 @@ class Engine:
     def indexed_files(self) -> dict[str, IndexedFile]:
         return self.store.indexed_files()
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
-        """Answer `question`; `history` is the user's earlier questions in this conversation."""
+    def evidence(self, question: str, history: Sequence[str] = ()) -> Evidence:
+        """Checked question, retrieved chunks and their sentences ranked by the reader; no answer yet."""
         question = validate_question(question, self.settings.max_question_chars)
         if self.retriever.chunk_count == 0:
             raise EmptyIndex("The index is empty. Add documents and run `qa ingest` (or re-index in the chat).")
@@ -79,12 +85,22 @@ class Engine:
         query_vector = np.asarray(self.embedder.get_query_embedding(standalone), dtype=np.float32)
         hits = self.retriever.retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
         sentences = self.store.sentences_of([hit.node.node_id for hit in hits])
-        text, citations, refused = self.answerer.answer(
-            question, standalone, query_vector, hits, sentences, self.retriever.term_statistics
-        )
-        passages = [passage_of(hit) for hit in hits]
-        return Answer(text=text, citations=citations, refused=refused, question=question,
-                      standalone_question=standalone, passages=passages)
+        return self.ranker.rank(question, standalone, query_vector, hits, sentences, self.retriever.term_statistics)
+
+    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+        """Answer `question`; `history` is the user's earlier questions in this conversation."""
+        return self.respond(self.evidence(question, history))
+
+    def respond(self, evidence: Evidence) -> Answer:
+        """The answer the evidence supports, or a refusal with the closest passages."""
+        draft = self.answerer.compose(evidence) if self.decision.accepts(evidence.best) else None
+        passages = [passage_of(hit) for hit in evidence.passages]
+        if draft is None or not draft.text:  # the one place qa refuses
+            closest = [make_citation(n, c) for n, c in enumerate(evidence.candidates[:CLOSEST_SHOWN], 1)]
+            return Answer(text=REFUSAL_TEXT, citations=closest, refused=True, question=evidence.question,
+                          standalone_question=evidence.standalone, passages=passages)
+        return Answer(text=draft.text, citations=draft.citations, refused=False, question=evidence.question,
+                      standalone_question=evidence.standalone, passages=passages)
 
     def conversation(self) -> Conversation:
         return Conversation(self)
@@ -103,15 +119,10 @@ class Conversation:
         return answer
 
 
-def make_answerer(settings: Settings) -> ExtractiveAnswerer | GenerativeAnswerer:
-    """The answerer the settings ask for; both rank evidence the same way and refuse the same way."""
-    extractive = ExtractiveAnswerer(settings.refusal_threshold, settings.max_answer_sentences)
-    match settings.answerer:
-        case "extractive":
-            return extractive
-        case "openai":
-            from qa.generate import GenerativeAnswerer
-
-            return GenerativeAnswerer(settings, extractive)
-        case other:
-            raise ValueError(f"unknown answerer {other!r}")
+def make_answerer(settings: Settings, decision: Decision) -> Answerer:
+    """The answerer the settings name; every answerer composes from the same ranked evidence."""
+    try:
+        factory = ANSWERERS[settings.answerer]
+    except KeyError:
+        raise QAError(f"Unknown answerer {settings.answerer!r}; choose one of {', '.join(ANSWERERS)}.") from None
+    return factory(settings, decision.threshold)

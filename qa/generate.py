@@ -10,15 +10,13 @@ import logging
 import re
 
 import httpx
-import numpy as np
-from llama_index.core.schema import NodeWithScore
 
-from qa.answer import REFUSAL_TEXT, ExtractiveAnswerer, ScoredSentence, figures, make_citation
+from qa.answer import Draft, figures, make_citation
 from qa.config import Settings
-from qa.retrieve import TermStatistics, keywords
-from qa.schema import Citation, QAError
+from qa.ranking import Candidate, Evidence
+from qa.retrieve import keywords
+from qa.schema import QAError
 from qa.sentences import sentence_spans
-from qa.store import SentenceRecord
 
 log = logging.getLogger(__name__)
 EVIDENCE_SENTENCES = 8
@@ -49,12 +47,11 @@ def supported(sentence: str, evidence: list[str]) -> bool:
 class GenerativeAnswerer:
     """Asks a chat-completions endpoint to answer from the best sentences, then checks each claim."""
 
-    def __init__(self, settings: Settings, ranker: ExtractiveAnswerer, client: httpx.Client | None = None) -> None:
+    def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
         self.settings = settings
-        self.ranker = ranker
         self.client = client or httpx.Client(timeout=settings.llm_timeout)
 
-    def _complete(self, question: str, evidence: list[ScoredSentence]) -> str:
+    def _complete(self, question: str, evidence: list[Candidate]) -> str:
         passages = "\n".join(f"[{n}] {' '.join(s.record.text.split())}" for n, s in enumerate(evidence, 1))
         body = {
             "model": self.settings.llm_model, "temperature": 0,
@@ -69,28 +66,22 @@ class GenerativeAnswerer:
         except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
             raise GeneratorUnavailable(f"The language model server at {url} did not answer: {error}") from error
 
-    def answer(self, question: str, standalone: str, query_vector: np.ndarray, passages: list[NodeWithScore],
-               sentences: list[SentenceRecord], statistics: TermStatistics) -> tuple[str, list[Citation], bool]:
-        ranked = self.ranker.score(question, standalone, query_vector, passages, sentences, statistics)
-        if not ranked or ranked[0].score < self.ranker.refusal_threshold:
-            return REFUSAL_TEXT, [make_citation(n, s) for n, s in enumerate(ranked[:3], 1)], True
-        evidence = ranked[:EVIDENCE_SENTENCES]
-        reply = self._complete(standalone, evidence)
+    def compose(self, evidence: Evidence) -> Draft:
+        """The model's sentences that its cited passages support, renumbered; no text when none are."""
+        shown = [c for c in evidence.candidates if c.reader_logit is not None][:EVIDENCE_SENTENCES]
+        reply = self._complete(evidence.standalone, shown)
         kept: list[tuple[str, list[int]]] = []
         for span in sentence_spans(reply.replace(NOT_FOUND, "")):
             sentence = reply[span.start:span.end]
-            cited = [int(n) for n in _MARKER.findall(sentence) if 1 <= int(n) <= len(evidence)]
-            if cited and supported(sentence, [evidence[n - 1].record.text for n in cited]):
+            cited = [int(n) for n in _MARKER.findall(sentence) if 1 <= int(n) <= len(shown)]
+            if cited and supported(sentence, [shown[n - 1].record.text for n in cited]):
                 kept.append((sentence, cited))
             else:
                 log.info("dropped an unsupported sentence from the model: %r", sentence)
-        if not kept:
-            return REFUSAL_TEXT, [make_citation(n, s) for n, s in enumerate(ranked[:3], 1)], True
         renumber: dict[int, int] = {}
         for _, cited in kept:
             for n in cited:
                 renumber.setdefault(n, len(renumber) + 1)
         lines = [_MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]" if int(m.group(1)) in renumber else "", s).strip()
                  for s, _ in kept]
-        citations = [make_citation(new, evidence[old - 1]) for old, new in renumber.items()]
-        return " ".join(lines), citations, False
+        return Draft(" ".join(lines), [make_citation(new, shown[old - 1]) for old, new in renumber.items()])

@@ -6,12 +6,15 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from qa.schema import InvalidQuestion
+from qa.schema import InvalidQuestion, UnsupportedLanguage
 
 _ANAPHORA = re.compile(
     r"(?i)\b(it|its|it's|that|this|those|these|they|them|their|theirs|he|him|his|she|her|there|then|"
     r"the same|the company|the firm|the report|the car|the plant|the factory|the deal)\b"
 )
+# A capitalised word after the first: the question names its own subject ("Xiaomi", "Lei Jun").
+_OWN_NAME = re.compile(r"(?<!^)(?<![.!?] )\b(?!I\b)[A-Z][\w'’-]*")
+LATIN_SHARE = 0.5  # below this share of Latin letters, the question is in a script the models cannot read
 _CONTINUATION = re.compile(r"(?i)^\s*(and|but|also|so|or|what about|how about|why|why not|really|and then)\b")
 _QUESTION_WORDS = {"what", "when", "where", "who", "whom", "whose", "which", "why", "how", "did", "does", "do",
                    "is", "are", "was", "were", "will", "would", "can", "could", "should", "the", "a", "an", "of",
@@ -31,12 +34,31 @@ def validate_question(question: object, max_chars: int) -> str:
         )
     if not any(ch.isalnum() for ch in cleaned):
         raise InvalidQuestion("That doesn't look like a question: it has no letters or digits.")
+    letters = [ch for ch in cleaned if ch.isalpha()]
+    if letters and sum(_is_latin(ch) for ch in letters) / len(letters) < LATIN_SHARE:
+        raise UnsupportedLanguage(
+            "qa's models read English only, so they cannot understand this question (the documents may well "
+            "hold the answer). Please ask in English."
+        )
     return " ".join(cleaned.split())
 
 
+def _is_latin(letter: str) -> bool:
+    return letter.isascii() or unicodedata.name(letter, "").startswith("LATIN")
+
+
 def is_follow_up(question: str) -> bool:
-    """Whether a question leans on the one before ("When was that reported?", "And BYD?")."""
-    if _CONTINUATION.search(question) or _ANAPHORA.search(question):
+    """Whether a question leans on the one before ("When was that reported?", "And BYD?").
+
+    A question that names its own subject stands alone ("How much will Xiaomi invest in the
+    car business?"), whatever pronouns or definite nouns it also uses, unless it opens like
+    a continuation ("And BYD?", "What about Lei Jun?").
+    """
+    if _CONTINUATION.search(question):
+        return True
+    if _OWN_NAME.search(question.strip()):
+        return False
+    if _ANAPHORA.search(question):
         return True
     content = [w for w in re.findall(r"[A-Za-z0-9]+", question.lower()) if w not in _QUESTION_WORDS]
     return len(content) <= 1

@@ -12,9 +12,11 @@ training is verified at load, and the model runs int8-quantized: a dozen candida
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -77,10 +79,13 @@ def build_network(base_folder: str) -> Any:
     """The base encoder with the reader's two heads, untrained; training and loading share it."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
 
     class ReaderNetwork(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            # The base model's unused pooler would be reported as "unexpected" at every start.
+            transformers_logging.set_verbosity_error()
             self.encoder = AutoModel.from_pretrained(base_folder, local_files_only=True, add_pooling_layer=False)
             hidden = self.encoder.config.hidden_size
             self.dropout = torch.nn.Dropout(0.1)
@@ -124,6 +129,12 @@ def best_span(start: np.ndarray, end: np.ndarray, offsets: np.ndarray) -> tuple[
     return int(offsets[inside[first], 0]), int(offsets[inside[last], 1])
 
 
+@functools.lru_cache(maxsize=2)
+def load_reader(model_dir: Path) -> Reader:
+    """One reader per model folder and process: loading it is the costly part, reading is thread-safe."""
+    return Reader(model_dir)
+
+
 class Reader:
     """Scores (question, sentence) pairs with the trained cross-encoder; loads offline, verifies its weights."""
 
@@ -157,7 +168,9 @@ class Reader:
         network.load_state_dict(state, strict=False)
         network.eval()
         # int8 linear layers: 3x faster on CPU; training calibrated the decision on this same path.
-        self.network = torch.ao.quantization.quantize_dynamic(network, {torch.nn.Linear}, dtype=torch.qint8)
+        with warnings.catch_warnings():  # torch's notice that this API moves to torchao
+            warnings.simplefilter("ignore")
+            self.network = torch.ao.quantization.quantize_dynamic(network, {torch.nn.Linear}, dtype=torch.qint8)
         self._torch = torch
 
     def read(self, question: str, sentences: Sequence[str], contexts: Sequence[str]) -> list[Reading]:

@@ -26,6 +26,15 @@ class Citation:
     answer_start: int | None = None
     answer_end: int | None = None
 
+    def quote_marked(self, before: str = "**", after: str = "**") -> str:
+        """The quote with the reader's answer span wrapped in `before`/`after` (unchanged when it has none)."""
+        if self.answer_start is None or self.answer_end is None:
+            return self.quote
+        left, right = self.answer_start - self.start, self.answer_end - self.start
+        if not 0 <= left < right <= len(self.quote):
+            return self.quote
+        return f"{self.quote[:left]}{before}{self.quote[left:right]}{after}{self.quote[right:]}"
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -57,6 +66,10 @@ class QAError(Exception):
 
 class InvalidQuestion(QAError):
     """The question is empty, too long, or not text."""
+
+
+class UnsupportedLanguage(InvalidQuestion):
+    """The question is written in a script the models cannot read."""
 
 
 class EmptyIndex(QAError):

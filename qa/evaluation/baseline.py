@@ -4,7 +4,7 @@ VectorStoreIndex.from_documents with llama-index's default SentenceSplitter (102
 chunks, 200 overlap), its in-memory vector store and its default retriever (top 2 by
 cosine), over the same documents and the same MiniLM model as qa. The retrieved chunks
 are split into sentences (qa.sentences) and handed to the engine's own answerer (the
-ExtractiveAnswerer unless QA_ANSWERER says otherwise), so the difference between the two
+reader, the decision and the ExtractiveAnswerer unless QA_ANSWERER says otherwise), so the difference between the two
 systems in the report is what qa's chunking, hybrid retrieval, sentence vectors and
 conversation handling add. The sentences are embedded once, when the index is built, as
 qa embeds its sentences at ingestion, so the latencies compare the two query paths. Only
@@ -23,16 +23,15 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import QueryBundle, TextNode
 from tqdm import tqdm
 
-from qa.answer import ExtractiveAnswerer
 from qa.documents import SourceDocument
 from qa.embedding import MiniLMEmbedding
-from qa.retrieve import TermStatistics, passage_of
+from qa.retrieve import TermStatistics
 from qa.schema import Answer
 from qa.sentences import sentence_spans
 from qa.store import SentenceRecord
 
 if TYPE_CHECKING:
-    from qa.generate import GenerativeAnswerer
+    from qa.engine import Engine
 
 _PROGRESS_STEP = 256  # sentences per encode call, so the progress bar moves
 
@@ -40,10 +39,10 @@ _PROGRESS_STEP = 256  # sentences per encode call, so the progress bar moves
 class LlamaIndexBaseline:
     """Answers single questions; it has no conversation memory (llama-index's chat engines need an LLM)."""
 
-    def __init__(self, documents: Sequence[SourceDocument], embedder: MiniLMEmbedding,
-                 answerer: ExtractiveAnswerer | GenerativeAnswerer, show_progress: bool = False) -> None:
+    def __init__(self, documents: Sequence[SourceDocument], embedder: MiniLMEmbedding, engine: Engine,
+                 show_progress: bool = False) -> None:
         self.embedder = embedder
-        self.answerer = answerer
+        self.engine = engine
         # SentenceSplitter() is what from_documents uses when llama-index's global Settings are
         # untouched; passing it keeps the baseline the default even if other code changed them.
         index = VectorStoreIndex.from_documents(
@@ -58,13 +57,9 @@ class LlamaIndexBaseline:
     def ask(self, question: str) -> Answer:
         query_vector = np.asarray(self.embedder.get_query_embedding(question), dtype=np.float32)
         hits = self.retriever.retrieve(QueryBundle(question, embedding=query_vector.tolist()))
-        text, citations, refused = self.answerer.answer(
-            question, question, query_vector, hits,
-            [record for hit in hits for record in self.sentences[hit.node.node_id]], self.statistics
-        )
-        passages = [passage_of(hit) for hit in hits]
-        return Answer(text=text, citations=citations, refused=refused, question=question,
-                      standalone_question=question, passages=passages)
+        sentences = [record for hit in hits for record in self.sentences[hit.node.node_id]]
+        return self.engine.respond(self.engine.ranker.rank(question, question, query_vector, hits, sentences,
+                                                           self.statistics))
 
 
 def sentence_records(nodes: Sequence[TextNode], embedder: MiniLMEmbedding,

@@ -90,3 +90,20 @@ def sweep_table(rows: Sequence[SweepRow], current: float) -> str:
         lines.append(f"| ({row.low:.4f}, {row.high:.4f}] | {row.correct_answers} | {row.correct_refusals} | "
                      f"{row.correct} | {row.answered_unanswerable} | {row.refused_answerable} | {' '.join(marks)} |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CoveragePoint:
+    threshold: float
+    coverage: float  # share of all questions answered
+    precision: float  # share of answered questions answered correctly (an answered unanswerable is wrong)
+
+
+def precision_coverage(outcomes: Sequence[Outcome]) -> list[CoveragePoint]:
+    """Precision against coverage as the threshold sweeps the best scores, from answering all to one."""
+    points = []
+    for threshold in sorted({o.best_score for o in outcomes if not math.isinf(o.best_score)}):
+        answered = [o for o in outcomes if o.best_score >= threshold]
+        correct = sum(o.answerable and o.correct_if_answered for o in answered)
+        points.append(CoveragePoint(threshold, len(answered) / len(outcomes), correct / len(answered)))
+    return points

@@ -192,6 +192,7 @@ def summarize(items: Sequence[GoldItem], scores: Sequence[ItemScore], answers: S
         if unanswerable else None,
         "refusal_recall": _ratio(sum(answer.refused for answer in unanswerable), len(unanswerable)),
         "answered_unanswerable": sum(not answer.refused for answer in unanswerable),
+        "answered_unanswerable_rate": _ratio(sum(not answer.refused for answer in unanswerable), len(unanswerable)),
         "refused_answerable": sum(answer.refused for item, answer in zip(items, answers) if item.answerable),
         "latency_p50_ms": float(np.percentile(seconds, 50) * 1000) if len(seconds) else None,
         "latency_p95_ms": float(np.percentile(seconds, 95) * 1000) if len(seconds) else None,

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from qa.evaluation.calibrate import precision_coverage
 from qa.evaluation.run import DatasetRun
 
 
@@ -44,4 +45,23 @@ def plot_latency(run: DatasetRun, path: Path) -> None:
     axes.set_ylabel("questions")
     axes.set_title(f"Latency: {run.dataset.label}")
     axes.legend(fontsize=8)
+    figure.savefig(path, dpi=120)
+
+
+def plot_precision_coverage(run: DatasetRun, path: Path, threshold: float) -> None:
+    """Precision of the answers given against the share of questions answered, as the refusal threshold moves."""
+    points = precision_coverage(run.outcomes or [])
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    axes = figure.subplots()
+    axes.plot([p.coverage for p in points], [p.precision for p in points], linewidth=1.5, label="qa")
+    current = [p for p in points if p.threshold >= threshold][:1]
+    if current:
+        axes.plot([current[0].coverage], [current[0].precision], "o", color="black",
+                  label=f"threshold {threshold:.3f}: {current[0].coverage:.0%} answered, {current[0].precision:.0%} right")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("coverage (share of questions answered)")
+    axes.set_ylabel("precision (answered correctly)")
+    axes.set_title(f"Precision against coverage: {run.dataset.label}")
+    axes.legend(fontsize=8, loc="lower left")
     figure.savefig(path, dpi=120)

@@ -14,7 +14,7 @@ from qa.embedding import MODEL_ID
 from qa.evaluation.calibrate import best_row, row_at, sweep, sweep_table
 from qa.evaluation.gold import GoldItem
 from qa.evaluation.metrics import ItemScore
-from qa.evaluation.plots import plot_accuracy_by_kind, plot_latency
+from qa.evaluation.plots import plot_accuracy_by_kind, plot_latency, plot_precision_coverage
 from qa.evaluation.run import DatasetRun, SystemRun
 from qa.schema import Answer
 
@@ -38,6 +38,7 @@ METRICS = [
     ("refusal_precision", "Refusal precision", "%"),
     ("refusal_recall", "Refusal recall (unanswerable questions refused)", "%"),
     ("answered_unanswerable", "**Unanswerable questions answered (worst failure)**", "n"),
+    ("answered_unanswerable_rate", "Share of unanswerable questions answered", "%"),
     ("refused_answerable", "Answerable questions refused", "n"),
     ("latency_p50_ms", "Latency p50", "ms"),
     ("latency_p95_ms", "Latency p95", "ms"),
@@ -77,13 +78,13 @@ def calibration_section(run: DatasetRun, suggested: float, table: bool = True) -
     lines = [f"Best on this set: refuse when the best sentence scores below **{best.suggested}** (any threshold in "
              f"({best.low:.4f}, {best.high:.4f}] gets {best.correct} of {len(run.outcomes or [])} right, "
              f"{best.answered_unanswerable} unanswerable answered).", ""]
-    for label, threshold in {"current": run.settings.refusal_threshold, "suggested": suggested}.items():
+    for label, threshold in {"current": run.engine_threshold, "suggested": suggested}.items():
         row = row_at(rows, threshold)
         lines.append(f"- {label} threshold {threshold}: {row.correct} right, {row.answered_unanswerable} unanswerable "
                      f"answered, {row.refused_answerable} answerable refused, of which "
                      f"{never_refusing.correct_answers - row.correct_answers} would have been answered correctly")
     if table:
-        lines += ["", sweep_table(rows, run.settings.refusal_threshold)]
+        lines += ["", sweep_table(rows, run.engine_threshold)]
     return "\n".join(lines)
 
 
@@ -138,6 +139,9 @@ def dataset_section(run: DatasetRun, out_dir: Path, secondary: bool, suggested: 
         parts.append("### Unanswerable questions that were answered")
         for name, described in worst.items():
             parts.append(f"**{name}: {len(described)}**\n\n" + ("\n".join(described) if described else "none"))
+    if run.outcomes is not None:
+        plots["precision against coverage"] = f"{label}-precision-coverage.png"
+        plot_precision_coverage(run, out_dir / plots["precision against coverage"], run.engine_threshold)
     parts += ["### Summary", summary_table(run), "### Accuracy by question kind", kind_table(run),
               *(f"![{title}]({file})" for title, file in plots.items())]
     if run.outcomes is not None and suggested is not None:
@@ -166,7 +170,7 @@ def write_report(runs: list[DatasetRun], out_dir: Path) -> Path:
     header = [
         "# qa evaluation", "",
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Model {MODEL_ID}; chunk_size {settings.chunk_size}, "
-        f"top_k {settings.top_k}, refusal_threshold {settings.refusal_threshold}, "
+        f"top_k {settings.top_k}, refusal threshold {runs[0].engine_threshold:.4f} (P(answers)), "
         f"max_answer_sentences {settings.max_answer_sentences}. How each metric is computed: eval/README.md.",
     ]
     suggested = suggested_threshold(runs)

@@ -65,6 +65,7 @@ class DatasetRun:
     settings: Settings
     systems: list[SystemRun]
     outcomes: list[Outcome] | None = None  # for the threshold sweep, when asked for
+    engine_threshold: float = 0.0  # the refusal threshold the engine ran with
 
     @property
     def ours(self) -> SystemRun:
@@ -105,8 +106,8 @@ def evaluate(dataset: Dataset, out_dir: Path, embedder: MiniLMEmbedding, with_ba
     systems = [SystemRun(OURS, dataset.items)]
     baseline = None
     if with_baseline:
-        # The engine's own answerer object: same kind, refusal threshold and sentence limit.
-        baseline = LlamaIndexBaseline(documents, embedder, engine.answerer, show_progress=True)
+        # The engine's own reader, decision and answerer: only retrieval differs.
+        baseline = LlamaIndexBaseline(documents, embedder, engine, show_progress=True)
         systems.append(SystemRun(BASELINE, dataset.items))
 
     for item in tqdm(dataset.items, desc=f"Asking ({dataset.label})", unit="question"):
@@ -120,7 +121,7 @@ def evaluate(dataset: Dataset, out_dir: Path, embedder: MiniLMEmbedding, with_ba
             raise QAError(f"gold item {item.id}: {error}") from error
 
     outcomes = calibration_outcomes(settings, embedder, systems[0]) if calibrate else None
-    return DatasetRun(dataset, settings, systems, outcomes)
+    return DatasetRun(dataset, settings, systems, outcomes, engine.decision.threshold)
 
 
 def calibration_outcomes(settings: Settings, embedder: MiniLMEmbedding, ours: SystemRun) -> list[Outcome]:
@@ -129,7 +130,7 @@ def calibration_outcomes(settings: Settings, embedder: MiniLMEmbedding, ours: Sy
     The answerer picks the same sentences whatever the threshold, so an answer given in the
     run is the answer at every threshold low enough to let it through.
     """
-    never_refusing = Engine(settings.model_copy(update={"refusal_threshold": -math.inf}), embedder)
+    never_refusing = Engine(settings.model_copy(update={"refusal_threshold": 0.0}), embedder)
     outcomes = []
     for item, answer, score in zip(ours.items, ours.answers, ours.scores):
         if answer.refused and item.answerable:

@@ -133,3 +133,45 @@ def split_articles(articles: int, domain: str, seed: int = SPLIT_SEED) -> dict[s
 def domain_of(squad_file: Path) -> str:
     """"nyt" for nyt_v1.0.json, "amazon_reviews" for amazon_reviews_v1.0.json."""
     return squad_file.name.split("_v1")[0].removesuffix(".json")
+
+
+def build_joint_dataset(squad_files: list[Path], split: str, corpus: Path, sample: int | None,
+                        seed: int) -> list[GoldItem]:
+    """The joint benchmark of one split: half its articles form the corpus, the other half's questions
+    are asked against it (their article removed: the right answer is a refusal).
+
+    Answerable and unanswerable questions come in equal numbers (`sample` of each, or as many as
+    the smaller side has). The corpus holds one .txt per article, named `<domain>_<position>.txt`.
+    """
+    rng = random.Random(f"joint:{seed}:{split}")
+    corpus.mkdir(parents=True, exist_ok=True)
+    for stale in corpus.glob("*.txt"):
+        stale.unlink()
+    answerable: list[GoldItem] = []
+    unanswerable: list[GoldItem] = []
+    for squad_file in squad_files:
+        articles, domain = read_squad(squad_file), domain_of(squad_file)
+        chosen = split_articles(len(articles), domain)[split]
+        in_split = set(chosen)
+        rng.shuffle(chosen)
+        kept = set(chosen[: (len(chosen) + 1) // 2])
+        starts = {number: article_text(articles[number])[1] for number in kept}
+        for question in squad_questions(articles):
+            if question.article not in in_split:
+                continue
+            name = f"{domain}_{question.article:04d}.txt"
+            if question.article in kept:
+                paragraph = articles[question.article]["paragraphs"][question.paragraph]["context"]
+                start = starts[question.article][question.paragraph]
+                answerable.append(GoldItem(id=f"{domain}-{question.id}", kind="fact", question=question.question,
+                                           answerable=True, answers=question.answers,
+                                           evidence=(Evidence(name, paragraph, start),)))
+            else:
+                unanswerable.append(GoldItem(id=f"{domain}-{question.id}", kind="unanswerable",
+                                             question=question.question, answerable=False))
+        for number in sorted(kept):
+            (corpus / f"{domain}_{number:04d}.txt").write_text(article_text(articles[number])[0], encoding="utf-8")
+    size = min(len(answerable), len(unanswerable), sample if sample is not None else len(answerable))
+    items = rng.sample(answerable, size) + rng.sample(unanswerable, size)
+    write_gold(corpus.parent / f"{corpus.name}_gold.jsonl", items)
+    return items

@@ -127,7 +127,7 @@ def build_pairs(sentences: list[Sentence], questions: list[Question], spans: dic
     index.index(tokens, show_progress=False)
     query_tokens = bm25s.tokenize([q.text for q in questions], stopwords="en", stemmer=_stemmer(),
                                   token_pattern=TOKEN_PATTERN, show_progress=False)
-    hits, _ = index.retrieve(query_tokens, k=20, show_progress=show_progress, n_threads=2)
+    hits, _ = index.retrieve(query_tokens, k=min(20, len(searchable)), show_progress=show_progress, n_threads=2)
 
     pairs: list[Pair] = []
     for number, question in enumerate(tqdm(questions, desc="Building pairs", unit="question", disable=not show_progress)):

@@ -1,0 +1,173 @@
+"""Evidence: the sentences of the retrieved chunks, each with what the engine knows about it.
+
+Two stages. Every sentence gets cheap features from what retrieval already computed (its
+late-chunked vector's cosine with the question, how much of the question's rarer wording
+it contains, whether it holds the kind of thing asked for); the best few by a fixed blend
+of those go to the learned reader (qa/reader.py), and the decision model (qa/decision.py)
+turns the reader's logit and the features into the probability that the sentence answers.
+Candidates come out best first; composing an answer from them is the answerer's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from llama_index.core.schema import NodeWithScore
+
+from qa.retrieve import TermStatistics, keywords
+from qa.sentences import is_boilerplate
+from qa.store import SentenceRecord
+
+if TYPE_CHECKING:
+    from qa.decision import Decision
+    from qa.reader import Reader
+
+READER_CANDIDATES = 12  # sentences the reader sees per question; ~30 ms on two cores
+MIN_WORDS = 4
+ADJACENT = 8  # characters between two sentences that still count as one following the other
+
+_MONTHS = r"jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?"
+_DATE = re.compile(
+    rf"(?i)\b({_MONTHS})\b|\b(19|20)\d\d\b|\b(last|next|this) (year|month|week)\b|\btoday\b|\byesterday\b|"
+    r"\b(first|second) half\b|\bmid-\w+|\bearlier this\b|\bquarter\b|\bQ[1-4]\b"
+)
+FIGURE_TOKEN = re.compile(r"(?i)[$€£¥]?\d+(?:[.,]\d+)*(?:\s*(?:billion|million|lakh|crore|k)\b)?")
+_PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
+_ASKS_DATE = re.compile(r"(?i)^\s*when\b|\bwhat (date|year|month|day)\b|\bhow long ago\b|\bby when\b")
+_ASKS_FIGURE = re.compile(
+    r"(?i)\bhow (much|many|big|large)\b|\bwhat (price|percentage|share|amount|figure|number)\b|\bcost\b|\bcapacity\b"
+)
+_ASKS_NAME = re.compile(r"(?i)^\s*(who|whom|whose)\b|\bwhich (company|companies|firm|firms|partner|partners|analyst|brand|outlet)\b")
+
+
+def asks_for_figure(question: str) -> bool:
+    """ "How much…", "How many…", "What price…": the answer is an amount."""
+    return bool(_ASKS_FIGURE.search(question))
+
+
+def kind_match(question: str, sentence: str) -> float:
+    """+1 when the sentence holds what the question asks for, -1 when it cannot, 0 when the question is open.
+
+    Only what the question does not already say counts: "How much would it pay for the
+    No. 2 plant?" is not answered by a sentence whose one figure is the 2 of "No. 2".
+    """
+    for asks, holds in ((_ASKS_DATE, _DATE), (_ASKS_FIGURE, FIGURE_TOKEN)):
+        if asks.search(question):
+            found = {m.group(0).lower() for m in holds.finditer(sentence)}
+            given = {m.group(0).lower() for m in holds.finditer(question)}
+            return 1.0 if found - given else -1.0
+    if _ASKS_NAME.search(question):
+        names = {m.group(0).lower() for m in _PROPER_NOUN.finditer(sentence)}
+        asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+        return 1.0 if names - asked else -1.0
+    return 0.0
+
+
+class Coverage:
+    """The share of a question's rarer vocabulary that a sentence contains (idf-weighted)."""
+
+    def __init__(self, terms: list[str], statistics: TermStatistics) -> None:
+        self.weights = {term: statistics.idf(term) for term in set(terms)}
+        self.total = sum(self.weights.values()) or 1.0
+
+    def of(self, present: frozenset[str]) -> float:
+        return sum(weight for term, weight in self.weights.items() if term in present) / self.total
+
+
+@dataclass
+class Candidate:
+    """A sentence that may answer the question, with its features and, once read, its verdict."""
+
+    record: SentenceRecord
+    context: str  # its chunk's text, for showing the quote in place
+    context_start: int
+    published: str
+    previous: str  # the sentence before it, which the reader sees too
+    dense: float  # cosine of question and sentence vectors
+    coverage: float  # share of the question's weighted words it contains
+    kind: float  # kind_match
+    terms: frozenset[str] = frozenset()  # its keywords, for the redundancy check
+    reader_logit: float | None = None  # None: not read (ranked below the reader's cut)
+    probability: float = 0.0  # the decision model's P(this sentence answers the question)
+    answer_span: tuple[int, int] | None = None  # characters of record.text the reader points at
+
+    @property
+    def prefilter(self) -> float:
+        """The fixed blend that picks what the reader reads (the engine's pre-reader score)."""
+        return 0.7 * self.dense + 0.4 * self.coverage ** 3 + 0.05 * self.kind
+
+
+@dataclass
+class Evidence:
+    """Everything the engine found for one question: candidates best first, and the retrieved chunks."""
+
+    question: str
+    standalone: str
+    candidates: list[Candidate]
+    passages: list[NodeWithScore] = field(default_factory=list)
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+def candidates_of(question: str, standalone: str, query_vector: np.ndarray, passages: list[NodeWithScore],
+                  sentences: Sequence[SentenceRecord], statistics: TermStatistics) -> list[Candidate]:
+    """Every quotable sentence of the passages once, with its features, best prefilter score first."""
+    # A follow-up's own words say what is asked now; the earlier question only sets the subject.
+    coverage = [Coverage(keywords(question), statistics), Coverage(keywords(standalone), statistics)]
+    chunks = {hit.node.node_id: hit.node for hit in passages}
+    previous = _previous_sentences(sentences)
+    best: dict[tuple[str, int], Candidate] = {}
+    for record in sentences:
+        if is_boilerplate(record.text) or len(record.text.split()) < MIN_WORDS:
+            continue
+        key = (record.source, record.start)
+        if key in best:
+            continue
+        present = frozenset(keywords(record.text))
+        chunk = chunks[record.chunk_id]
+        best[key] = Candidate(
+            record=record, context=chunk.get_content(), context_start=chunk.start_char_idx or 0,
+            published=chunk.metadata.get("published", ""), previous=previous.get(key, ""),
+            dense=float(np.dot(query_vector, record.vector)),
+            coverage=sum(part.of(present) for part in coverage) / len(coverage),
+            kind=kind_match(question, record.text), terms=present,
+        )
+    return sorted(best.values(), key=lambda c: -c.prefilter)
+
+
+def _previous_sentences(sentences: Sequence[SentenceRecord]) -> dict[tuple[str, int], str]:
+    """For each sentence, the text of the one right before it in its document, when retrieved too."""
+    ordered = sorted({(r.source, r.start): r for r in sentences}.values(), key=lambda r: (r.source, r.start))
+    previous: dict[tuple[str, int], str] = {}
+    for before, after in zip(ordered, ordered[1:]):
+        if before.source == after.source and 0 <= after.start - before.end <= ADJACENT:
+            previous[(after.source, after.start)] = before.text
+    return previous
+
+
+class SentenceRanker:
+    """Reads the best few candidates with the reader and orders them by the decision model's probability."""
+
+    def __init__(self, reader: Reader, decision: Decision, reader_candidates: int = READER_CANDIDATES) -> None:
+        self.reader = reader
+        self.decision = decision
+        self.reader_candidates = reader_candidates
+
+    def rank(self, question: str, standalone: str, query_vector: np.ndarray, passages: list[NodeWithScore],
+             sentences: Sequence[SentenceRecord], statistics: TermStatistics) -> Evidence:
+        candidates = candidates_of(question, standalone, query_vector, passages, sentences, statistics)
+        read = candidates[: self.reader_candidates]
+        readings = self.reader.read(standalone, [c.record.text for c in read], [c.previous for c in read])
+        for candidate, reading in zip(read, readings):
+            candidate.reader_logit = reading.logit
+            candidate.answer_span = reading.span
+            candidate.probability = self.decision.probability(candidate)
+        # Unread candidates keep probability 0 and their prefilter order, behind every read one.
+        ordered = sorted(read, key=lambda c: -c.probability) + candidates[self.reader_candidates:]
+        return Evidence(question, standalone, ordered, passages)

@@ -1,0 +1,202 @@
+"""The reader's and the decision's rules on hand-built inputs: spans, pair encoding, checksums, probabilities."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from qa.answer import ExtractiveAnswerer, make_citation
+from qa.decision import DECISION_FILE, Decision, load_decision
+from qa.ranking import Candidate, Evidence
+from qa.reader import (
+    MANIFEST_FILE, WEIGHTS_FILE, Reader, ReaderUnavailable, _unfold, best_span, default_model_dir, encode_pairs,
+)
+from qa.store import SentenceRecord
+
+
+def test_best_span_takes_the_best_ordered_pair_inside_the_sentence():
+    offsets = np.array([[-1, -1], [0, 3], [4, 11], [12, 14], [15, 22], [-1, -1]])
+    start = np.array([9.0, 0.0, 1.0, 0.0, 0.5, 9.0])  # the outside tokens score high and must be ignored
+    end = np.array([9.0, 0.0, 0.0, 2.0, 1.0, 9.0])
+    assert best_span(start, end, offsets) == (4, 14)
+
+
+def test_best_span_never_ends_before_it_starts():
+    offsets = np.array([[0, 3], [4, 9]])
+    assert best_span(np.array([0.0, 5.0]), np.array([5.0, 0.0]), offsets) in {(4, 9), (0, 3), (0, 9)}
+    assert best_span(np.array([0.0, 5.0]), np.array([5.0, 0.0]), offsets) != (4, 3)
+
+
+def test_best_span_without_sentence_tokens_is_none():
+    assert best_span(np.zeros(3), np.zeros(3), np.full((3, 2), -1)) is None
+
+
+def test_unfold_maps_folded_spans_back_to_the_written_sentence():
+    sentence = "  The  annual\nNFL  Experience was held at the Moscone Center."
+    folded = " ".join(sentence.split())
+    for phrase in ("Moscone Center", "annual NFL", "The"):
+        first = folded.index(phrase)
+        start, end = _unfold(sentence, (first, first + len(phrase)))
+        assert " ".join(sentence[start:end].split()) == phrase
+    assert _unfold(sentence, (5, 500)) is None
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from qa.embedding import model_folder
+
+    return AutoTokenizer.from_pretrained(model_folder(), local_files_only=True)
+
+
+def test_pair_encoding_marks_only_the_candidate_sentence(tokenizer):
+    sentence = "The NFL Experience was held at the Moscone Center."
+    batch, offsets = encode_pairs(tokenizer, ["Where was the NFL Experience?"], [sentence], ["It rained all week."])
+    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    marked = [token for token, (start, _) in zip(tokens, offsets[0]) if start >= 0]
+    assert "".join(marked).replace("##", "") == "thenflexperiencewasheldatthemosconecenter."
+    assert all(sentence.lower()[s:e] for s, e in offsets[0] if s >= 0)
+    assert "rained" in tokens  # the context is read, but never pointed at
+
+
+def test_long_context_is_cut_before_the_sentence(tokenizer):
+    sentence = "Xiaomi picked CATL and BYD as battery suppliers."
+    _, offsets = encode_pairs(tokenizer, ["Who supplies batteries?"], [sentence], ["word " * 500], max_length=40)
+    inside = offsets[0][offsets[0][:, 0] >= 0]
+    assert inside[-1][1] == len(sentence)
+
+
+def candidate(text, *, source="a.txt", start=0, logit=1.0, probability=0.9, vector=None, span=None):
+    record = SentenceRecord("chunk", source, start, start + len(text), text,
+                            np.asarray(vector if vector is not None else [1.0, 0.0], dtype=np.float32))
+    return Candidate(record=record, context=text, context_start=start, published="", previous="", dense=0.5,
+                     coverage=0.5, kind=0.0, terms=frozenset(text.lower().split()), reader_logit=logit,
+                     probability=probability, answer_span=span)
+
+
+def test_the_decision_is_a_logistic_model_over_named_features():
+    decision = Decision(("reader_logit", "dense"), (2.0, 1.0), -1.0, 0.5)
+    answering = candidate("x y z w", logit=0.5)  # z = -1 + 2*0.5 + 1*0.5 = 0.5
+    assert decision.probability(answering) == pytest.approx(1 / (1 + np.exp(-0.5)))
+    answering.probability = decision.probability(answering)
+    assert decision.accepts(answering)
+    assert not decision.with_threshold(0.7).accepts(answering)
+    unread = candidate("x y z w", logit=None, probability=0.99)
+    assert not decision.accepts(unread) and not decision.accepts(None)
+
+
+def test_decisions_round_trip_and_reject_unknown_features(tmp_path):
+    decision = Decision(("reader_logit", "coverage"), (1.5, 0.5), -2.0, 0.42)
+    (tmp_path / DECISION_FILE).write_text(json.dumps(decision.to_json()))
+    assert load_decision(tmp_path) == decision
+    with pytest.raises(ValueError, match="unknown features"):
+        Decision(("shoe_size",), (1.0,), 0.0, 0.5)
+    with pytest.raises(ReaderUnavailable, match="make train"):
+        load_decision(tmp_path / "nowhere")
+
+
+def test_a_second_sentence_joins_only_when_nearly_as_likely_and_new():
+    best = candidate("Xiaomi picked CATL as its battery supplier.", probability=0.9)
+    close = candidate("BYD's FinDreams will also supply batteries.", start=100, probability=0.6, vector=[0.0, 1.0])
+    weak = candidate("The plant is in Beijing's Yizhuang district.", start=200, probability=0.3, vector=[0.6, 0.8])
+    same = candidate("Xiaomi picked CATL as its battery supplier.", source="b.txt", probability=0.8)
+    answerer = ExtractiveAnswerer(max_sentences=4, join_probability=0.4)
+    chosen = answerer.select(Evidence("q", "q", [best, same, close, weak]))
+    assert chosen == [best, close]
+    draft = answerer.compose(Evidence("q", "q", [best, same, close, weak]))
+    assert draft.text == ("Xiaomi picked CATL as its battery supplier. [1] BYD's FinDreams will also supply batteries. [2]")
+    assert [c.number for c in draft.citations] == [1, 2]
+
+
+def test_the_different_figures_lead_in_needs_two_sources_stating_different_amounts():
+    first = candidate("The initial investment is RMB 10 billion ($1.54 billion).", probability=0.9)
+    other = candidate("The initial investment is RMB 10 billion ($1.38 billion).", source="b.txt", probability=0.2)
+    answerer = ExtractiveAnswerer(max_sentences=4, join_probability=0.4)
+    how_much = "How much is the initial investment worth in dollars?"
+    draft = answerer.compose(Evidence(how_much, how_much, [first, other]))
+    assert draft.text.startswith("The sources give different figures:") and len(draft.citations) == 2
+    same_source = candidate("The initial investment is RMB 10 billion ($1.38 billion).", start=300, probability=0.2)
+    assert not answerer.compose(Evidence(how_much, how_much, [first, same_source])).text.startswith("The sources")
+    unrelated = candidate("Xiaomi sold 3 million phones in May.", source="b.txt", probability=0.6, vector=[0.0, 1.0])
+    assert not answerer.compose(Evidence(how_much, how_much, [first, unrelated])).text.startswith("The sources")
+    who = "Who leads Xiaomi's car business?"  # the amounts differ, but nobody asked for one
+    assert answerer.compose(Evidence(who, who, [first, other])).text == f"{first.record.text} [1]"
+
+
+def test_citations_carry_the_answer_span_in_source_offsets():
+    text = "The annual NFL Experience was held at the Moscone Center in San Francisco."
+    located = candidate(text, start=1000, span=(text.index("Moscone"), text.index(" in San")))
+    citation = make_citation(1, located, with_answer=True)
+    assert (citation.answer_start, citation.answer_end) == (1000 + text.index("Moscone"), 1000 + text.index(" in San"))
+    assert make_citation(1, located).answer_start is None  # a refusal's closest passages point at nothing
+    whole = candidate(text, span=(0, len(text)))
+    assert make_citation(1, whole, with_answer=True).answer_start is None
+
+
+def test_damaged_or_missing_weights_are_refused_at_load(tmp_path):
+    model = tmp_path / "reader"
+    shutil.copytree(default_model_dir(), model)
+    data = bytearray((model / WEIGHTS_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (model / WEIGHTS_FILE).write_bytes(bytes(data))
+    with pytest.raises(ReaderUnavailable, match="checksum"):
+        Reader(model)
+    (model / MANIFEST_FILE).unlink()
+    with pytest.raises(ReaderUnavailable, match="manifest"):
+        Reader(model)
+
+
+class KeywordReader:
+    """A deterministic stand-in for the cross-encoder: answers when the sentence holds the marked word."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.seen: list[str] = []
+
+    def read(self, question, sentences, contexts):
+        from qa.reader import Reading
+
+        self.seen += list(sentences)
+        return [Reading(4.0 if self.word in s else -4.0, None) for s in sentences]
+
+
+def test_the_ranker_reads_the_best_few_and_orders_them_by_probability():
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from qa.ranking import SentenceRanker
+    from qa.retrieve import TermStatistics
+
+    texts = [f"Sentence number {n} talks about ferries and boats." for n in range(6)]
+    texts[4] = "The ferry carries exactly 300 passengers every day."
+    chunk_text = " ".join(texts)
+    node = TextNode(id_="c1", text=chunk_text, start_char_idx=0, end_char_idx=len(chunk_text),
+                    metadata={"source": "f.txt", "published": ""})
+    records, position = [], 0
+    for n, text in enumerate(texts):
+        vector = np.array([1.0, 0.0]) if n < 3 else np.array([0.6, 0.8])  # the first three look closest
+        records.append(SentenceRecord("c1", "f.txt", position, position + len(text), text, vector.astype(np.float32)))
+        position += len(text) + 1
+    reader = KeywordReader("300")
+    ranker = SentenceRanker(reader, Decision(("reader_logit",), (1.0,), 0.0, 0.5), reader_candidates=5)
+    evidence = ranker.rank("How many passengers?", "How many passengers?", np.array([1.0, 0.0], dtype=np.float32),
+                           [NodeWithScore(node=node, score=1.0)], records, TermStatistics([node]))
+    assert len(reader.seen) == 5  # only the five best by the cheap features were read
+    assert evidence.best.record.text == texts[4] and evidence.best.probability == pytest.approx(1 / (1 + np.exp(-4)))
+    assert evidence.candidates[1].probability < 0.5
+    unread = [c for c in evidence.candidates if c.reader_logit is None]
+    assert len(unread) == 1 and evidence.candidates[-1] is unread[0] and unread[0].probability == 0.0
+    assert evidence.best.previous == texts[3]  # the reader saw the sentence before it
+
+
+def test_a_citation_marks_its_answer_inside_the_quote():
+    from qa.schema import Citation
+
+    quote = "The annual NFL Experience was held at the Moscone Center."
+    start = 500
+    answer = start + quote.index("Moscone Center")
+    cited = Citation(1, "a.txt", quote, start, start + len(quote), 0.9, answer_start=answer, answer_end=answer + 14)
+    assert cited.quote_marked() == "The annual NFL Experience was held at the **Moscone Center**."
+    assert cited.quote_marked("<strong>", "</strong>").count("<strong>Moscone Center</strong>") == 1
+    assert Citation(1, "a.txt", quote, start, start + len(quote), 0.9).quote_marked() == quote
