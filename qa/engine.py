@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,12 +14,12 @@ from llama_index.core.schema import QueryBundle
 from qa.answer import ExtractiveAnswerer
 from qa.chunking import SentenceChunker
 from qa.config import Settings
-from qa.documents import SkippedFile, parse_document, save_upload, upload_name
+from qa.documents import SkippedFile, parse_document, save_upload, source_name, source_path, upload_name
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import IngestReport, Ingestor, Progress
 from qa.questions import condense, validate_question
 from qa.retrieve import HybridRetriever, passage_of
-from qa.schema import Answer, EmptyIndex, QAError
+from qa.schema import Answer, EmptyIndex, QAError, UnknownDocument
 from qa.store import ChromaStore, IndexedFile, index_signature
 
 if TYPE_CHECKING:
@@ -67,17 +67,37 @@ class Engine:
         save_upload(self.settings.corpus_dir, name, data)
         return self.ingest(progress=progress)
 
+    def remove_document(self, source: str) -> IngestReport:
+        """Delete an indexed file (a name from `indexed_files()`) from the corpus folder and the index."""
+        folder = self.settings.corpus_dir
+        try:
+            path = source_path(folder, source)
+        except ValueError as error:
+            raise QAError(f"{source} was not removed: {error}") from error
+        if source not in self.indexed_files() or not path.is_file() or source_name(folder, path) != source:
+            raise UnknownDocument(f"{source} is not a file of the corpus folder {folder}")
+        data = path.read_bytes()
+        path.unlink()
+        try:
+            return self.ingest()
+        except QAError:
+            save_upload(path.parent, path.name, data)  # the index still holds it: keep the two in line
+            raise
+
     def indexed_files(self) -> dict[str, IndexedFile]:
         return self.store.indexed_files()
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
-        """Answer `question`; `history` is the user's earlier questions in this conversation."""
+    def ask(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None) -> Answer:
+        """Answer `question`; `history` is the user's earlier questions in this conversation.
+
+        `sources`, when given, limits the evidence to those files (names as in `indexed_files()`).
+        """
         question = validate_question(question, self.settings.max_question_chars)
         if self.retriever.chunk_count == 0:
             raise EmptyIndex("The index is empty. Add documents and run `qa ingest` (or re-index in the chat).")
         standalone = condense(question, history)
         query_vector = np.asarray(self.embedder.get_query_embedding(standalone), dtype=np.float32)
-        hits = self.retriever.retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
+        hits = self.retriever.restricted_to(sources).retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
         sentences = self.store.sentences_of([hit.node.node_id for hit in hits])
         text, citations, refused = self.answerer.answer(
             question, standalone, query_vector, hits, sentences, self.retriever.term_statistics

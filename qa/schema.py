@@ -69,3 +69,7 @@ class IndexMismatch(QAError):
 
 class StoreUnavailable(QAError):
     """The Chroma server or folder cannot be reached."""
+
+
+class UnknownDocument(QAError):
+    """No indexed file has that name."""
