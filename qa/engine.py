@@ -14,7 +14,14 @@ from llama_index.core.schema import QueryBundle
 from qa.answer import ExtractiveAnswerer
 from qa.chunking import SentenceChunker
 from qa.config import Settings
-from qa.documents import SkippedFile, parse_document, save_upload, source_name, source_path, upload_name
+from qa.documents import (
+    SkippedFile,
+    parse_document,
+    save_upload,
+    source_name,
+    source_path,
+    upload_name,
+)
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import IngestReport, Ingestor, Progress
 from qa.questions import condense, validate_question
