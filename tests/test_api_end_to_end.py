@@ -131,5 +131,9 @@ def test_healthz_counts_the_chunks(served):
 
 def test_the_chat_answers_at_the_root_url(served):
     _, url = served
-    _, messages = Client(f"{url}/", verbose=False).predict(QUESTION, [], api_name="/ask")
+    client = Client(f"{url}/", verbose=False)
+    try:
+        _, messages = client.predict(QUESTION, [], api_name="/ask")
+    finally:
+        client.close()
     assert "CATL" in messages[-1]["content"][0]["text"]
