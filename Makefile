@@ -24,8 +24,9 @@ browser:
 ingest: $(STAMP)
 	$(VENV)/bin/qa ingest
 
+# The chat at http://127.0.0.1:7860/ and the HTTP APIs (/api, /v1, /docs) from one process.
 run: $(STAMP) ingest
-	$(PYTHON) app.py
+	$(VENV)/bin/qa serve
 
 test: $(STAMP) browser
 	$(PYTHON) -m pytest

@@ -1,6 +1,6 @@
-"""The chat UI entry point (see qa/ui.py): `python app.py`, or `make run`."""
+"""The entry point of `python app.py`: the chat and the HTTP APIs, as `qa serve` (see qa/server.py)."""
 
-from qa.ui import launch
+from qa.server import run
 
 if __name__ == "__main__":
-    launch()
+    run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from qa.config import get_settings
 from qa.engine import Engine
@@ -28,6 +28,7 @@ def get_engine() -> Engine:
         return _engine
 
 
-def ask(question: str, history: Sequence[str] = ()) -> Answer:
-    """Answer a question about the corpus, with citations; `history` holds earlier questions of the chat."""
-    return get_engine().ask(question, history)
+def ask(question: str, history: Sequence[str] = (), sources: Collection[str] | None = None) -> Answer:
+    """Answer a question about the corpus, with citations; `history` holds earlier questions of the chat,
+    `sources` (file names as in `get_engine().indexed_files()`) limits the evidence to those files."""
+    return get_engine().ask(question, history, sources)

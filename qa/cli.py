@@ -66,6 +66,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
         _print_answer(answer)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.config import get_settings
+    from qa.server import run
+
+    overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
+    try:
+        run(get_settings().model_copy(update=overrides))
+    except ValueError as error:  # a malformed QA_AUTH, caught before anything listens
+        print(f"qa: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from qa.evaluation.cli import run
 
@@ -90,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = commands.add_parser("chat", help="a conversation in the terminal")
     chat.set_defaults(run=cmd_chat)
+
+    serve = commands.add_parser("serve", help="serve the chat and the HTTP APIs (/api, /v1) on one port")
+    serve.add_argument("--host", help="address to bind (default: QA_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: QA_PORT, 7860)")
+    serve.set_defaults(run=cmd_serve)
 
     evaluate = commands.add_parser("eval", help="score the system on gold questions (qa eval --help)",
                                    description=EVAL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)

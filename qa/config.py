@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the chat UI binds.")
     port: int = Field(7860, description="Port of the chat UI.")
     auth: str | None = Field(None, description="'user:password' to require a login in the chat UI.")
+
+    api_key: SecretStr | None = Field(
+        None, description="Bearer token every /api, /v1 and /healthz request must carry; unset: loopback clients only."
+    )
+    cors_origins: list[str] = Field([], description="Browser origins allowed to call the API (JSON list); none: CORS off.")
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="Largest JSON request body the API accepts.")
+    max_upload_bytes: int = Field(
+        25_000_000, ge=1024, description="Largest upload request (all files together); each file must also fit max_file_bytes."
+    )
+    api_concurrency: int = Field(10, ge=1, description="API answers computed at once; more requests wait.")
 
 
 @lru_cache(maxsize=1)

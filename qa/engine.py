@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +14,14 @@ from qa.answer import ANSWERERS, REFUSAL_TEXT, Answerer, make_citation
 from qa.chunking import SentenceChunker
 from qa.config import Settings
 from qa.decision import Decision, load_decision
-from qa.documents import SkippedFile, parse_document, save_upload, upload_name
+from qa.documents import SkippedFile, parse_document, save_upload, source_name, source_path, upload_name
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import IngestReport, Ingestor, Progress
 from qa.questions import condense, validate_question
 from qa.ranking import Evidence, SentenceRanker
 from qa.reader import Reader, default_model_dir, load_reader
 from qa.retrieve import HybridRetriever, passage_of
-from qa.schema import Answer, EmptyIndex, QAError
+from qa.schema import Answer, EmptyIndex, QAError, UnknownDocument
 from qa.store import ChromaStore, IndexedFile, index_signature
 
 CLOSEST_SHOWN = 3  # passages shown with a refusal
@@ -73,23 +73,43 @@ class Engine:
         save_upload(self.settings.corpus_dir, name, data)
         return self.ingest(progress=progress)
 
+    def remove_document(self, source: str) -> IngestReport:
+        """Delete an indexed file (a name from `indexed_files()`) from the corpus folder and the index."""
+        folder = self.settings.corpus_dir
+        try:
+            path = source_path(folder, source)
+        except ValueError as error:
+            raise QAError(f"{source} was not removed: {error}") from error
+        if source not in self.indexed_files() or not path.is_file() or source_name(folder, path) != source:
+            raise UnknownDocument(f"{source} is not a file of the corpus folder {folder}")
+        data = path.read_bytes()
+        path.unlink()
+        try:
+            return self.ingest()
+        except QAError:
+            save_upload(path.parent, path.name, data)  # the index still holds it: keep the two in line
+            raise
+
     def indexed_files(self) -> dict[str, IndexedFile]:
         return self.store.indexed_files()
 
-    def evidence(self, question: str, history: Sequence[str] = ()) -> Evidence:
-        """Checked question, retrieved chunks and their sentences ranked by the reader; no answer yet."""
+    def evidence(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None) -> Evidence:
+        """Checked question, retrieved chunks and their sentences ranked by the reader; no answer yet.
+
+        `sources`, when given, limits the evidence to those files (names as in `indexed_files()`).
+        """
         question = validate_question(question, self.settings.max_question_chars)
         if self.retriever.chunk_count == 0:
             raise EmptyIndex("The index is empty. Add documents and run `qa ingest` (or re-index in the chat).")
         standalone = condense(question, history)
         query_vector = np.asarray(self.embedder.get_query_embedding(standalone), dtype=np.float32)
-        hits = self.retriever.retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
+        hits = self.retriever.restricted_to(sources).retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
         sentences = self.store.sentences_of([hit.node.node_id for hit in hits])
         return self.ranker.rank(question, standalone, query_vector, hits, sentences, self.retriever.term_statistics)
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None) -> Answer:
         """Answer `question`; `history` is the user's earlier questions in this conversation."""
-        return self.respond(self.evidence(question, history))
+        return self.respond(self.evidence(question, history, sources))
 
     def respond(self, evidence: Evidence) -> Answer:
         """The answer the evidence supports, or a refusal with the closest passages."""

@@ -8,10 +8,12 @@ which is comparable across questions, so this retriever keeps both.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
 
@@ -103,14 +105,22 @@ class HybridRetriever(BaseRetriever):
     def term_statistics(self) -> TermStatistics:
         return self._keyword_index[1]
 
+    def restricted_to(self, sources: Collection[str] | None) -> BaseRetriever:
+        """This retriever, or a view of it that only finds chunks of `sources` (names as in the store)."""
+        return self if sources is None else _SourceFilter(self, frozenset(sources))
+
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return self.search(query_bundle)
+
+    def search(self, query_bundle: QueryBundle, sources: frozenset[str] | None = None) -> list[NodeWithScore]:
+        """The fused top chunks, from all sources or from `sources` only."""
         chunk_count, _, bm25 = self._keyword_index
         if chunk_count == 0:
             return []
         if query_bundle.embedding is None:
             query_bundle.embedding = self.embedder.get_query_embedding(query_bundle.query_str)
-        dense = self.store.nearest_chunks(query_bundle.embedding, self.dense_top_k)
-        sparse = bm25.retrieve(query_bundle.query_str) if bm25 and keywords(query_bundle.query_str) else []
+        dense = self.store.nearest_chunks(query_bundle.embedding, self.dense_top_k, sources)
+        sparse = _keyword_hits(bm25, query_bundle.query_str, sources)
         fused: dict[str, float] = {}
         nodes: dict[str, TextNode] = {}
         scores: dict[str, dict[str, float]] = {}
@@ -133,3 +143,25 @@ class HybridRetriever(BaseRetriever):
             )
             for node_id in ranked
         ]
+
+
+def _keyword_hits(bm25: BM25Retriever | None, query: str, sources: frozenset[str] | None) -> list[NodeWithScore]:
+    """BM25's top chunks; with `sources`, a masked copy scores only their chunks (the shared index is untouched)."""
+    if bm25 is None or not keywords(query):
+        return []
+    if sources is not None:
+        bm25 = copy.copy(bm25)
+        bm25.corpus_weight_mask = [int(entry["source"] in sources) for entry in bm25.corpus]
+    return bm25.retrieve(query)
+
+
+class _SourceFilter(BaseRetriever):
+    """A HybridRetriever limited to some source files."""
+
+    def __init__(self, retriever: HybridRetriever, sources: frozenset[str]) -> None:
+        super().__init__()
+        self.retriever = retriever
+        self.sources = sources
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return self.retriever.search(query_bundle, self.sources)

@@ -82,3 +82,7 @@ class IndexMismatch(QAError):
 
 class StoreUnavailable(QAError):
     """The Chroma server or folder cannot be reached."""
+
+
+class UnknownDocument(QAError):
+    """No indexed file has that name."""

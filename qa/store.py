@@ -10,7 +10,7 @@ import base64
 import functools
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,13 +194,16 @@ class ChromaStore:
         return [_node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])]
 
     @_reports_outage
-    def nearest_chunks(self, vector: Sequence[float], k: int) -> list[tuple[TextNode, float]]:
-        """The k chunks most similar to `vector`, with cosine similarity."""
+    def nearest_chunks(self, vector: Sequence[float], k: int,
+                       sources: Collection[str] | None = None) -> list[tuple[TextNode, float]]:
+        """The k chunks most similar to `vector`, with cosine similarity; only chunks of `sources` when given."""
         count = self._chunks.count()
-        if count == 0:
+        if count == 0 or (sources is not None and not sources):
             return []
+        where = None if sources is None else {"source": {"$in": sorted(sources)}}
         result = self._chunks.query(
-            query_embeddings=[list(vector)], n_results=min(k, count), include=["documents", "metadatas", "distances"],
+            query_embeddings=[list(vector)], n_results=min(k, count), where=where,
+            include=["documents", "metadatas", "distances"],
         )
         return [
             (_node(id_, text, meta), 1.0 - float(distance))

@@ -160,15 +160,19 @@ def create_app(engine: Engine, examples: list[str] | None = None) -> gr.Blocks:
     return demo
 
 
+def login(settings: Settings) -> tuple[str, str] | None:
+    """The chat's (user, password) from `auth`, or None for no login; a malformed value is a ValueError."""
+    if not settings.auth:
+        return None
+    user, colon, password = settings.auth.partition(":")
+    if not (user and colon and password):
+        raise ValueError("auth must look like user:password (QA_AUTH)")
+    return user, password
+
+
 def serve(demo: gr.Blocks, settings: Settings, **options):
     """Start the server for `demo` on the settings' host and port, with a login if `auth` is set."""
-    auth = None
-    if settings.auth:
-        user, colon, password = settings.auth.partition(":")
-        if not (user and colon and password):
-            raise ValueError("auth must look like user:password (QA_AUTH)")
-        auth = (user, password)
-    return demo.queue().launch(server_name=settings.host, server_port=settings.port, auth=auth,
+    return demo.queue().launch(server_name=settings.host, server_port=settings.port, auth=login(settings),
                                css=render.CSS, **options)
 
 
