@@ -25,6 +25,9 @@ FEATURES: dict[str, Callable[[Candidate], float]] = {
     "coverage": lambda c: c.coverage,
     "coverage_cubed": lambda c: c.coverage ** 3,
     "kind": lambda c: c.kind,
+    "span_score": lambda c: c.span_score,
+    "chunk_first": lambda c: 1.0 / (1.0 + c.chunk_rank),
+    "keyword_hit": lambda c: float(c.keyword_hit),
 }
 
 

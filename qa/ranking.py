@@ -91,7 +91,10 @@ class Candidate:
     coverage: float  # share of the question's weighted words it contains
     kind: float  # kind_match
     terms: frozenset[str] = frozenset()  # its keywords, for the redundancy check
+    chunk_rank: int = 0  # its chunk's place in the fused retrieval list (0: first)
+    keyword_hit: bool = False  # its chunk was found by BM25 (not only by embeddings)
     reader_logit: float | None = None  # None: not read (ranked below the reader's cut)
+    span_score: float = -20.0  # the reader's confidence in the answer span it found
     probability: float = 0.0  # the decision model's P(this sentence answers the question)
     answer_span: tuple[int, int] | None = None  # characters of record.text the reader points at
 
@@ -121,6 +124,7 @@ def candidates_of(question: str, standalone: str, query_vector: np.ndarray, pass
     # A follow-up's own words say what is asked now; the earlier question only sets the subject.
     coverage = [Coverage(keywords(question), statistics), Coverage(keywords(standalone), statistics)]
     chunks = {hit.node.node_id: hit.node for hit in passages}
+    ranks = {hit.node.node_id: rank for rank, hit in enumerate(passages)}
     previous = _previous_sentences(sentences)
     best: dict[tuple[str, int], Candidate] = {}
     for record in sentences:
@@ -136,7 +140,8 @@ def candidates_of(question: str, standalone: str, query_vector: np.ndarray, pass
             published=chunk.metadata.get("published", ""), previous=previous.get(key, ""),
             dense=float(np.dot(query_vector, record.vector)),
             coverage=sum(part.of(present) for part in coverage) / len(coverage),
-            kind=kind_match(question, record.text), terms=present,
+            kind=kind_match(question, record.text), terms=present, chunk_rank=ranks[record.chunk_id],
+            keyword_hit="keyword_score" in chunk.metadata,
         )
     return sorted(best.values(), key=lambda c: -c.prefilter)
 
@@ -167,6 +172,7 @@ class SentenceRanker:
         for candidate, reading in zip(read, readings):
             candidate.reader_logit = reading.logit
             candidate.answer_span = reading.span
+            candidate.span_score = reading.span_score
             candidate.probability = self.decision.probability(candidate)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.
         ordered = sorted(read, key=lambda c: -c.probability) + candidates[self.reader_candidates:]

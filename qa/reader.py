@@ -48,6 +48,7 @@ class Reading:
 
     logit: float  # > 0: more likely than not to answer
     span: tuple[int, int] | None  # characters of the sentence it points at as the answer
+    span_score: float = -20.0  # start + end logit of that span: how sure the reader is of where the answer is
 
 
 def pair_text(sentence: str, context: str, separator: str) -> str:
@@ -86,6 +87,7 @@ def build_network(base_folder: str) -> Any:
             super().__init__()
             # The base model's unused pooler would be reported as "unexpected" at every start.
             transformers_logging.set_verbosity_error()
+            transformers_logging.disable_progress_bar()
             self.encoder = AutoModel.from_pretrained(base_folder, local_files_only=True, add_pooling_layer=False)
             hidden = self.encoder.config.hidden_size
             self.dropout = torch.nn.Dropout(0.1)
@@ -116,8 +118,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def best_span(start: np.ndarray, end: np.ndarray, offsets: np.ndarray) -> tuple[int, int] | None:
-    """Characters of the highest-scoring start<=end token pair inside the sentence, at most MAX_ANSWER_TOKENS long."""
+def best_span(start: np.ndarray, end: np.ndarray, offsets: np.ndarray) -> tuple[int, int, float] | None:
+    """Characters of the highest-scoring start<=end token pair inside the sentence (at most
+    MAX_ANSWER_TOKENS long), and its score."""
     inside = np.flatnonzero(offsets[:, 0] >= 0)
     if inside.size == 0:
         return None
@@ -126,7 +129,7 @@ def best_span(start: np.ndarray, end: np.ndarray, offsets: np.ndarray) -> tuple[
     gap = inside[None, :] - inside[:, None]
     scores = np.where((gap >= 0) & (gap < MAX_ANSWER_TOKENS), scores, -np.inf)
     first, last = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return int(offsets[inside[first], 0]), int(offsets[inside[last], 1])
+    return int(offsets[inside[first], 0]), int(offsets[inside[last], 1]), float(scores[first, last])
 
 
 @functools.lru_cache(maxsize=2)
@@ -182,8 +185,11 @@ class Reader:
             logits, starts, ends = (t.numpy() for t in self.network(**batch))
         readings = []
         for row, sentence in enumerate(sentences):
-            span = best_span(starts[row], ends[row], offsets[row])
-            readings.append(Reading(float(logits[row]), _unfold(sentence, span)))
+            found = best_span(starts[row], ends[row], offsets[row])
+            if found is None:
+                readings.append(Reading(float(logits[row]), None))
+            else:
+                readings.append(Reading(float(logits[row]), _unfold(sentence, found[:2]), found[2]))
         return readings
 
 

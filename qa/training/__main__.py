@@ -14,7 +14,9 @@ from pathlib import Path
 
 from qa.decision import DECISION_FILE, Decision
 from qa.reader import MANIFEST_FILE, default_model_dir
-from qa.training.calibrate import CHOSEN, VARIANTS, collect, compare, joint_engine
+from qa.training.calibrate import (
+    CHOSEN, VARIANTS, QuestionRows, collect, compare, joint_engine, load_rows, save_rows,
+)
 from qa.training.card import write_card
 from qa.training.data import squad_files
 from qa.training.finetune import TrainConfig, finetune
@@ -30,9 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work", type=Path, default=Path("build/train"), help="scratch folder (indexes, corpora)")
     parser.add_argument("--max-pairs", type=int, default=TrainConfig.max_pairs, help="training pairs used")
     parser.add_argument("--skip-finetune", action="store_true", help="keep the weights in --out, only calibrate")
+    parser.add_argument("--reuse-rows", action="store_true",
+                        help="refit the decision on the rows the last run read (same reader), without reading again")
     parser.add_argument("--joint-sample", type=int, default=None,
                         help="questions of each kind per joint benchmark (default: all)")
     return parser
+
+
+def read_split(files: list[Path], split: str, args: argparse.Namespace) -> tuple[list[QuestionRows], list]:
+    """The split's joint benchmark read by the engine (or, with --reuse-rows, the rows of the last run)."""
+    cache = args.work / f"rows-{split}.pickle"
+    rows = load_rows(cache) if args.reuse_rows else None
+    engine, items = joint_engine(files, split, args.work, args.out, args.joint_sample, JOINT_SEED, index=rows is None)
+    if rows is None:
+        rows = collect(engine, items, f"Reading {split} questions")
+        save_rows(cache, rows)
+    return rows, items
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,13 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_finetune:
         finetune(args.data, args.out, TrainConfig(max_pairs=args.max_pairs))
     # The engine needs a decision to start; the reader's own logit stands in until calibration replaces it.
-    provisional = Decision(VARIANTS["reader alone"], (1.0,), 0.0, 0.5)
+    provisional = Decision(("reader_logit",), (1.0,), 0.0, 0.5)
     (args.out / DECISION_FILE).write_text(json.dumps(provisional.to_json(), indent=2) + "\n", encoding="utf-8")
 
-    dev_engine, dev_items = joint_engine(files, "dev", args.work, args.out, args.joint_sample, JOINT_SEED)
-    dev = collect(dev_engine, dev_items, "Reading dev questions")
-    test_engine, test_items = joint_engine(files, "test", args.work, args.out, args.joint_sample, JOINT_SEED)
-    test = collect(test_engine, test_items, "Reading test questions")
+    dev, dev_items = read_split(files, "dev", args)
+    test, test_items = read_split(files, "test", args)
     comparisons = compare(dev, test)
     chosen = next(c for c in comparisons if c.variant == CHOSEN)
     decision = {**chosen.decision.to_json(), "fitted_on": f"dev joint benchmark, {len(dev_items)} questions",

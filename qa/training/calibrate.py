@@ -27,9 +27,9 @@ from qa.evaluation.squad import build_joint_dataset
 TARGET_UNANSWERED = 0.03  # on dev; the goal on unseen articles is <= 5%
 L2 = 1e-2
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "reader + features": ("reader_logit", "dense", "coverage", "kind"),
-    "reader alone": ("reader_logit",),
-    "features alone (light model)": ("dense", "coverage", "coverage_cubed", "kind"),
+    "reader + features": ("reader_logit", "span_score", "dense", "coverage", "kind", "chunk_first", "keyword_hit"),
+    "reader alone": ("reader_logit", "span_score"),
+    "features alone (light model)": ("dense", "coverage", "coverage_cubed", "kind", "chunk_first", "keyword_hit"),
 }
 CHOSEN = "reader + features"
 
@@ -42,6 +42,23 @@ class QuestionRows:
     features: np.ndarray
     labels: np.ndarray
     prefilter: np.ndarray  # the engine's fixed pre-reader blend, for the hand-fitted baseline
+
+
+def save_rows(path: Path, questions: list[QuestionRows]) -> None:
+    """The collected rows, so a decision can be refitted without running the engine again."""
+    import pickle
+
+    path.write_bytes(pickle.dumps((list(FEATURES), questions)))
+
+
+def load_rows(path: Path) -> list[QuestionRows] | None:
+    """Rows saved by an earlier run with the same features, or None."""
+    import pickle
+
+    if not path.is_file():
+        return None
+    names, questions = pickle.loads(path.read_bytes())
+    return questions if names == list(FEATURES) else None
 
 
 def collect(engine: Engine, items: Sequence[GoldItem], desc: str) -> list[QuestionRows]:
@@ -144,12 +161,14 @@ def compare(dev: list[QuestionRows], test: list[QuestionRows]) -> list[Compariso
 
 
 def joint_engine(data_files: list[Path], split: str, work: Path, model_dir: Path, sample: int | None,
-                 seed: int) -> tuple[Engine, list[GoldItem]]:
-    """An engine over the split's joint-benchmark corpus, in a private index under `work`."""
+                 seed: int, index: bool = True) -> tuple[Engine | None, list[GoldItem]]:
+    """An engine over the split's joint-benchmark corpus, in a private index under `work` (None: index=False)."""
     corpus = work / f"joint-{split}"
     items = build_joint_dataset(data_files, split, corpus, sample, seed)
-    index = work / f"index-{split}"
-    shutil.rmtree(index, ignore_errors=True)
-    engine = Engine(Settings(corpus_dir=corpus, index_dir=index, chroma_host=None, reader_dir=model_dir))
+    if not index:
+        return None, items
+    index_dir = work / f"index-{split}"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    engine = Engine(Settings(corpus_dir=corpus, index_dir=index_dir, chroma_host=None, reader_dir=model_dir))
     engine.ingest(show_progress=True)
     return engine, items

@@ -1,10 +1,12 @@
 """Reader training pairs from SQuAD-format question sets (SQuAD-Shifts nyt, amazon, new_wiki).
 
 Each question gives: its positive (the sentence of its paragraph that holds an accepted
-answer span whole), a negative from the same paragraph (same topic, wrong sentence), and
-the best BM25 match outside its paragraph (same article or another one: what retrieval
-puts in front of the reader when the answer is elsewhere or absent, so the reader learns
-to refuse). A sentence that contains an accepted answer's text is never a negative.
+answer span whole); the sentence right after it (its context, the sentence before, is
+the positive: the reader must judge the candidate, not its context); another sentence of
+the same paragraph (same topic, wrong sentence); and the best BM25 matches outside the
+paragraph, one in the same article and one in another (what retrieval puts in front of
+the reader when the answer is elsewhere or absent, so it learns to refuse). A sentence
+that contains an accepted answer's text is never a negative.
 Sentences are cut by the engine's own splitter, so training sees what the engine reads.
 """
 
@@ -138,14 +140,23 @@ def build_pairs(sentences: list[Sentence], questions: list[Question], spans: dic
         pairs.append(positive)
         same = [s for s in by_paragraph[own] if _usable(s) and s.text != positive.sentence
                 and not _contains_answer(s.text, question)]
-        if same:
-            choice = rng.choice(same)
+        following = [s for s in same if s.context == positive.sentence]
+        if following:
+            pairs.append(Pair(question.text, following[0].text, following[0].context, 0))
+        others = [s for s in same if s not in following]
+        if others:
+            choice = rng.choice(others)
             pairs.append(Pair(question.text, choice.text, choice.context, 0))
+        wanted = {"same article": True, "other article": True}
         for hit in hits[number]:
             other = searchable[int(hit)]
-            if (other.article, other.paragraph) != own and not _contains_answer(other.text, question):
+            place = "same article" if other.article == question.article else "other article"
+            if (wanted[place] and (other.article, other.paragraph) != own
+                    and not _contains_answer(other.text, question)):
                 pairs.append(Pair(question.text, other.text, other.context, 0))
-                break
+                wanted[place] = False
+                if not any(wanted.values()):
+                    break
     rng.shuffle(pairs)
     return pairs
 
