@@ -14,12 +14,19 @@ from llama_index.core.schema import QueryBundle
 from qa.answer import ExtractiveAnswerer
 from qa.chunking import SentenceChunker
 from qa.config import Settings
-from qa.documents import SkippedFile, parse_document, save_upload, upload_name
+from qa.documents import (
+    SkippedFile,
+    parse_document,
+    read_source_text,
+    save_upload,
+    source_path,
+    upload_name,
+)
 from qa.embedding import MODEL_ID, MiniLMEmbedding
-from qa.ingest import IngestReport, Ingestor, Progress
+from qa.ingest import Ingestor, IngestReport, Progress
 from qa.questions import condense, validate_question
 from qa.retrieve import HybridRetriever, passage_of
-from qa.schema import Answer, EmptyIndex, QAError
+from qa.schema import Answer, DocumentExists, EmptyIndex, Passage, QAError
 from qa.store import ChromaStore, IndexedFile, index_signature
 
 if TYPE_CHECKING:
@@ -53,8 +60,10 @@ class Engine:
             self.retriever.refresh()
             return report
 
-    def add_document(self, filename: str, data: bytes, progress: Progress | None = None) -> IngestReport:
-        """Save an uploaded file into the corpus folder and index it; unreadable files are refused."""
+    def add_document(self, filename: str, data: bytes, progress: Progress | None = None,
+                     replace: bool = False) -> IngestReport:
+        """Save an uploaded file into the corpus folder and index it; unreadable files are refused, and so
+        is a file of the same name unless `replace` (an identical one is just indexed)."""
         try:
             name = upload_name(filename)
         except ValueError as error:
@@ -64,20 +73,46 @@ class Engine:
         parsed = parse_document(name, data)
         if isinstance(parsed, SkippedFile):
             raise QAError(f"{name} was not added: {parsed.reason}")
+        existing = self.settings.corpus_dir / name
+        if not replace and existing.exists() and existing.read_bytes() != data:
+            raise DocumentExists(f"{name} already exists in the corpus folder; replace it or rename the upload.")
         save_upload(self.settings.corpus_dir, name, data)
         return self.ingest(progress=progress)
 
     def indexed_files(self) -> dict[str, IndexedFile]:
         return self.store.indexed_files()
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
-        """Answer `question`; `history` is the user's earlier questions in this conversation."""
+    def delete_document(self, source: str, from_disk: bool = False) -> None:
+        """Drop a source from the index, and its file from the corpus folder if `from_disk`
+        (otherwise the next re-index brings it back)."""
+        with self._ingest_lock:
+            if from_disk:
+                path = source_path(self.settings.corpus_dir, source)
+                path.unlink(missing_ok=True)
+            self.store.delete_source(source)
+            self.retriever.refresh()
+
+    def chunks_of(self, source: str) -> list[Passage]:
+        """The indexed chunks of one source, in document order."""
+        return [Passage(source, node.start_char_idx or 0, node.end_char_idx or 0, node.get_content(), 0.0, node.id_)
+                for node in self.store.chunks_of(source)]
+
+    def document_text(self, source: str) -> str:
+        """The plain text of a source as it was indexed; citations' offsets point into it."""
+        try:
+            return read_source_text(self.settings.corpus_dir, source, self.settings.max_file_bytes)
+        except (OSError, ValueError) as error:
+            raise QAError(f"{source} cannot be opened: {error}") from error
+
+    def ask(self, question: str, history: Sequence[str] = (), sources: Sequence[str] | None = None) -> Answer:
+        """Answer `question`; `history` is the user's earlier questions in this conversation, `sources`
+        the files to search (all when None)."""
         question = validate_question(question, self.settings.max_question_chars)
         if self.retriever.chunk_count == 0:
             raise EmptyIndex("The index is empty. Add documents and run `qa ingest` (or re-index in the chat).")
         standalone = condense(question, history)
         query_vector = np.asarray(self.embedder.get_query_embedding(standalone), dtype=np.float32)
-        hits = self.retriever.retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
+        hits = self.retriever.retrieve(QueryBundle(standalone, embedding=query_vector.tolist()), sources)
         sentences = self.store.sentences_of([hit.node.node_id for hit in hits])
         text, citations, refused = self.answerer.answer(
             question, standalone, query_vector, hits, sentences, self.retriever.term_statistics

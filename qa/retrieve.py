@@ -12,6 +12,7 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -87,13 +88,13 @@ class HybridRetriever(BaseRetriever):
     def refresh(self) -> None:
         """Reload the keyword index after the store changed; questions asked meanwhile see the old one whole."""
         chunks = self.store.all_chunks()
-        bm25 = None
-        if chunks:
-            bm25 = BM25Retriever.from_defaults(
-                nodes=chunks, similarity_top_k=min(self.keyword_top_k, len(chunks)), stemmer=_stemmer(),
-                language="en", token_pattern=TOKEN_PATTERN,
-            )
-        self._keyword_index = (len(chunks), TermStatistics(chunks), bm25)
+        self._keyword_index = (len(chunks), TermStatistics(chunks), self._bm25(chunks), chunks)
+
+    def _bm25(self, chunks: list[TextNode]) -> BM25Retriever | None:
+        if not chunks:
+            return None
+        return BM25Retriever.from_defaults(nodes=chunks, similarity_top_k=min(self.keyword_top_k, len(chunks)),
+                                           stemmer=_stemmer(), language="en", token_pattern=TOKEN_PATTERN)
 
     @property
     def chunk_count(self) -> int:
@@ -103,13 +104,32 @@ class HybridRetriever(BaseRetriever):
     def term_statistics(self) -> TermStatistics:
         return self._keyword_index[1]
 
+    def retrieve(self, str_or_query_bundle: str | QueryBundle,
+                 sources: Sequence[str] | None = None) -> list[NodeWithScore]:
+        """Top chunks for a question; with `sources`, only chunks of those files."""
+        if sources is None:
+            return super().retrieve(str_or_query_bundle)
+        query_bundle = (QueryBundle(str_or_query_bundle) if isinstance(str_or_query_bundle, str)
+                        else str_or_query_bundle)
+        return self._search(query_bundle, sources)
+
+    def _keyword_search(self, sources: Sequence[str] | None) -> BM25Retriever | None:
+        """The BM25 index over all chunks, or one built for the chunks of `sources` (small, built per question)."""
+        if sources is None:
+            return self._keyword_index[2]
+        wanted = set(sources)
+        return self._bm25([chunk for chunk in self._keyword_index[3] if chunk.metadata["source"] in wanted])
+
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        chunk_count, _, bm25 = self._keyword_index
-        if chunk_count == 0:
+        return self._search(query_bundle, None)
+
+    def _search(self, query_bundle: QueryBundle, sources: Sequence[str] | None) -> list[NodeWithScore]:
+        if self._keyword_index[0] == 0:
             return []
         if query_bundle.embedding is None:
             query_bundle.embedding = self.embedder.get_query_embedding(query_bundle.query_str)
-        dense = self.store.nearest_chunks(query_bundle.embedding, self.dense_top_k)
+        dense = self.store.nearest_chunks(query_bundle.embedding, self.dense_top_k, sources)
+        bm25 = self._keyword_search(sources)
         sparse = bm25.retrieve(query_bundle.query_str) if bm25 and keywords(query_bundle.query_str) else []
         fused: dict[str, float] = {}
         nodes: dict[str, TextNode] = {}

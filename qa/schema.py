@@ -69,3 +69,7 @@ class IndexMismatch(QAError):
 
 class StoreUnavailable(QAError):
     """The Chroma server or folder cannot be reached."""
+
+
+class DocumentExists(QAError):
+    """An upload would replace a corpus file of the same name."""

@@ -194,13 +194,23 @@ class ChromaStore:
         return [_node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])]
 
     @_reports_outage
-    def nearest_chunks(self, vector: Sequence[float], k: int) -> list[tuple[TextNode, float]]:
-        """The k chunks most similar to `vector`, with cosine similarity."""
+    def chunks_of(self, source: str) -> list[TextNode]:
+        """The chunks of one source, in document order."""
+        result = self._chunks.get(where={"source": source}, include=["documents", "metadatas"])
+        nodes = [_node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])]
+        return sorted(nodes, key=lambda node: node.start_char_idx or 0)
+
+    @_reports_outage
+    def nearest_chunks(self, vector: Sequence[float], k: int,
+                       sources: Sequence[str] | None = None) -> list[tuple[TextNode, float]]:
+        """The k chunks most similar to `vector`, with cosine similarity; only from `sources` when given."""
         count = self._chunks.count()
-        if count == 0:
+        if count == 0 or (sources is not None and not sources):
             return []
+        where = {"source": {"$in": list(sources)}} if sources is not None else None
         result = self._chunks.query(
-            query_embeddings=[list(vector)], n_results=min(k, count), include=["documents", "metadatas", "distances"],
+            query_embeddings=[list(vector)], n_results=min(k, count), where=where,
+            include=["documents", "metadatas", "distances"],
         )
         return [
             (_node(id_, text, meta), 1.0 - float(distance))
