@@ -56,7 +56,7 @@ def create_app(engine: Engine, examples: list[str] | None = None, history: Histo
                     examples=[{"text": text} for text in examples] or None, autoscroll=False,
                     placeholder="Ask a question about the documents" + (", or pick an example." if examples else "."),
                     feedback_options=("Like", "Dislike"), buttons=[], group_consecutive_messages=False,
-                    editable="user",
+                    editable="user", sanitize_html=False,  # ui_render escapes every text it shows
                 )
                 note = gr.HTML(elem_id="qa-question-note")
                 comment = gr.Textbox(visible=False, elem_id="qa-comment", submit_btn="Send", max_lines=3)
@@ -90,6 +90,7 @@ def create_app(engine: Engine, examples: list[str] | None = None, history: Histo
                 open_button = gr.Button(visible="hidden", elem_id="qa-open-button")
 
         private = {"api_visibility": "private"}
+        quiet = {**private, "show_progress": "hidden"}
         view = [chats, conversation, chatbot, title]
         chat_inputs = [conversation, browser_id, sources]
         chat_outputs = [box, *view, note]
@@ -101,15 +102,15 @@ def create_app(engine: Engine, examples: list[str] | None = None, history: Histo
             chatbot.retry(chat.retry, chat_inputs, chat_outputs, **private, **chat_queue),
             chatbot.edit(chat.edit, chat_inputs, chat_outputs, **private, **chat_queue),
         ]
-        stop.click(chat.stop, [conversation, browser_id], [chatbot], cancels=asked, **private)
-        chatbot.like(chat.rate, [conversation, browser_id], [rated, comment, note], **private)
-        comment.submit(chat.comment, [comment, rated, browser_id], [rated, comment, note], **private)
+        stop.click(chat.stop, [conversation, browser_id], [chatbot], cancels=asked, **quiet)
+        chatbot.like(chat.rate, [conversation, browser_id], [rated, comment, note], **quiet)
+        comment.submit(chat.comment, [comment, rated, browser_id], [rated, comment, note], **quiet)
 
-        chats.input(conversations.open, [browser_id, chats], view, **private)
-        new.click(conversations.new, [browser_id], view, **private)
-        chatbot.clear(conversations.new, [browser_id], view, **private)
-        title.submit(conversations.rename, [title, browser_id, conversation], view, **private)
-        delete_chat.click(conversations.delete, [browser_id, conversation], view, **private)
+        chats.input(conversations.open, [browser_id, chats], view, **quiet)
+        new.click(conversations.new, [browser_id], view, **quiet)
+        chatbot.clear(conversations.new, [browser_id], view, **quiet)
+        title.submit(conversations.rename, [title, browser_id, conversation], view, **quiet)
+        delete_chat.click(conversations.delete, [browser_id, conversation], view, **quiet)
         export.click(conversations.export, [browser_id, conversation], [exported], **private).then(
             lambda: gr.update(visible=True), outputs=[exported], **private)
         demo.load(conversations.start, [browser_id, conversation], [browser_id, *view], **private)

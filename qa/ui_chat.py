@@ -97,6 +97,7 @@ class Chat:
         """Drop the turn shown at message `index` and all later ones, then ask `question` (or the same) again."""
         owner = owner_of(request, browser_id)
         turns = self.history.turns(owner, conversation)
+        index = index[0] if isinstance(index, (list, tuple)) else int(index)
         if not 0 <= index // 2 < len(turns):
             return
         old = turns[index // 2]
