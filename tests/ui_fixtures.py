@@ -22,6 +22,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
                                     reason="/usr/bin/chromium is not installed (apt-get install chromium)")
 
+SEEDS_EXAMPLES = ["Which battery suppliers did Xiaomi pick?", "When will Xiaomi's first car go into mass production?",
+                  "Is Xiaomi working with BAIC Group?"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -52,7 +55,7 @@ def ui_engine(tmp_path_factory, embedder):
     """One real engine per test module over an indexed copy of seeds/, with the session's model."""
     from qa.engine import Engine
 
-    engine = Engine(seeds_settings(tmp_path_factory.mktemp("corpus")), embedder=embedder)
+    engine = Engine(seeds_settings(tmp_path_factory.mktemp("corpus"), examples=SEEDS_EXAMPLES), embedder=embedder)
     engine.ingest()
     return engine
 
