@@ -107,7 +107,7 @@ def create_app(engine: Engine, examples: list[str] | None = None, history: Histo
         comment.submit(chat.comment, [comment, rated, browser_id], [rated, comment, note], **quiet)
 
         chats.input(conversations.open, [browser_id, chats], view, **quiet)
-        new.click(conversations.new, [browser_id], view, **quiet)
+        new.click(conversations.new, [browser_id], view, api_name="new_chat", show_progress="hidden")
         chatbot.clear(conversations.new, [browser_id], view, **quiet)
         title.submit(conversations.rename, [title, browser_id, conversation], view, **quiet)
         delete_chat.click(conversations.delete, [browser_id, conversation], view, **quiet)
