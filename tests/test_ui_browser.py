@@ -5,13 +5,23 @@ Each test keeps screenshots of the states it checks under its tmp_path.
 
 from __future__ import annotations
 
-import pytest
 import os
 import subprocess
 import sys
 import time
 
-from ui_fixtures import REPO, app_url, browser, free_port, needs_chromium, open_page, shots, ui_engine  # noqa: F401
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from ui_fixtures import (  # noqa: F401
+    REPO,
+    app_url,
+    browser,
+    free_port,
+    needs_chromium,
+    open_page,
+    shots,
+    ui_engine,
+)
 
 from qa.ui import create_app
 
@@ -222,7 +232,7 @@ def test_an_empty_or_missing_corpus_starts_and_says_what_to_do(browser, tmp_path
             try:
                 page.goto(f"http://127.0.0.1:{port}/")
                 break
-            except Exception:
+            except PlaywrightError:
                 assert server.poll() is None and time.monotonic() < deadline, "the chat did not start"
                 time.sleep(1)
         page.wait_for_selector("#qa-status :text('The index is empty')")

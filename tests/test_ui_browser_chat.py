@@ -5,6 +5,8 @@ Each test keeps screenshots (desktop and phone width) of the states it checks un
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from test_ui import CITATION, ScriptedEngine
 from ui_fixtures import browser, needs_chromium, open_page, serve_app, shots  # noqa: F401 (fixtures)
@@ -271,5 +273,5 @@ def test_markers_lead_to_their_source_and_export_is_markdown(page, tmp_path):
     link.wait_for()
     with page.expect_download() as download:
         link.click()
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.startswith("# Who met?\n\n## Who met?\n\nThe board met on May 3") and "Sources:" in text
