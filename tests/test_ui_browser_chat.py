@@ -195,6 +195,11 @@ def test_markers_and_labels_are_readable_and_named(browser, slow, tmp_path, them
 
 def test_phone_width_layout(browser, slow, tmp_path):
     page = open_page(browser, slow[1], width=390, height=844)
+    page.wait_for_timeout(800)
+    covered = """() => { const box = document.querySelector('#qa-question textarea').getBoundingClientRect();
+        return !document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2)?.closest('#qa-question'); }"""
+    page.locator(BOX).scroll_into_view_if_needed()
+    assert not page.evaluate(covered)  # the list of chats is folded away on a phone
     header = page.locator("#qa-files th").nth(1)
     header.scroll_into_view_if_needed()
     line = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#qa-files th')).fontSize)")

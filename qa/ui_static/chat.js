@@ -91,6 +91,24 @@
       if (log) log.scrollTop += question.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;
     }
   }
-  new MutationObserver(() => requestAnimationFrame(onChatChange))
+  // On a phone the list of chats starts folded away, or it would cover the chat.
+  let sidebarChecked = false;
+  function foldSidebarOnPhones() {
+    const toggle = document.querySelector("#qa-sidebar button[aria-label='Toggle Sidebar'], button[aria-label='Toggle Sidebar']");
+    if (sidebarChecked || !toggle) return;
+    sidebarChecked = true;
+    foldIfNarrow(toggle);
+  }
+  function foldIfNarrow(toggle) {
+    if (window.innerWidth < 768 && toggle?.closest(".sidebar")?.classList.contains("open")) toggle.click();
+  }
+  let wasNarrow = window.innerWidth < 768;
+  window.addEventListener("resize", () => {
+    const narrow = window.innerWidth < 768;
+    if (narrow && !wasNarrow) foldIfNarrow(document.querySelector("button[aria-label='Toggle Sidebar']"));
+    wasNarrow = narrow;
+  });
+
+  new MutationObserver(() => requestAnimationFrame(() => { foldSidebarOnPhones(); onChatChange(); }))
     .observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label"] });
 })();
