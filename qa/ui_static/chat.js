@@ -99,13 +99,22 @@
     sidebarChecked = true;
     foldIfNarrow(toggle);
   }
+  let autoFolded = false;  // folded by us, so it opens again when the window widens
   function foldIfNarrow(toggle) {
-    if (window.innerWidth < 768 && toggle?.closest(".sidebar")?.classList.contains("open")) toggle.click();
+    if (window.innerWidth < 768 && toggle?.closest(".sidebar")?.classList.contains("open")) {
+      toggle.click();
+      autoFolded = true;
+    }
   }
   let wasNarrow = window.innerWidth < 768;
   window.addEventListener("resize", () => {
     const narrow = window.innerWidth < 768;
-    if (narrow && !wasNarrow) foldIfNarrow(document.querySelector("button[aria-label='Toggle Sidebar']"));
+    const toggle = document.querySelector("button[aria-label='Toggle Sidebar']");
+    if (narrow && !wasNarrow) foldIfNarrow(toggle);
+    if (!narrow && wasNarrow && autoFolded && !toggle?.closest(".sidebar")?.classList.contains("open")) {
+      toggle?.click();
+      autoFolded = false;
+    }
     wasNarrow = narrow;
   });
 
