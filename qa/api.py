@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 
 from qa.config import get_settings
 from qa.engine import Engine
-from qa.schema import Answer
+from qa.schema import Answer, QAError
 
 log = logging.getLogger(__name__)
 _engine: Engine | None = None
@@ -23,7 +23,10 @@ def get_engine() -> Engine:
             engine = Engine(get_settings())
             if engine.retriever.chunk_count == 0 and engine.settings.corpus_dir.is_dir():
                 log.info("index is empty: indexing %s first", engine.settings.corpus_dir)
-                engine.ingest()
+                try:
+                    engine.ingest()
+                except QAError as error:  # an empty folder: the chat and the CLI say what to do when asked
+                    log.warning("%s", error)
             _engine = engine
         return _engine
 

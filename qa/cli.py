@@ -85,6 +85,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from qa.config import get_settings
+    from qa.feedback import export
+
+    lines = export(get_settings().history_folder)
+    text = "".join(f"{line}\n" for line in lines)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"{len(lines)} gold items written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    description=EVAL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_eval_arguments(evaluate)
     evaluate.set_defaults(run=cmd_eval)
+
+    feedback = commands.add_parser("feedback", help="the chat's answer ratings (qa feedback export)")
+    feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    export = feedback_commands.add_parser("export", help="approved answers as gold lines for qa eval --gold")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    export.set_defaults(run=cmd_feedback)
     return parser
 
 

@@ -49,17 +49,24 @@ class Settings(BaseSettings):
     llm_api_key: str = Field("not-needed", description="API key for the endpoint.")
     llm_timeout: float = Field(60.0, description="Seconds to wait for the endpoint.")
 
-    examples: list[str] = Field(
-        [
-            "Which battery suppliers did Xiaomi pick?",
-            "When will Xiaomi's first car go into mass production?",
-            "Is Xiaomi working with BAIC Group?",
-        ],
-        description="Questions the chat offers on a fresh start (JSON list); these suit seeds/.",
+    examples: list[str] | None = Field(
+        None,
+        description="Questions the chat offers on a fresh chat (JSON list); unset: none are offered, since "
+                    "good questions depend on the documents.",
     )
     host: str = Field("127.0.0.1", description="Address the chat UI binds.")
     port: int = Field(7860, description="Port of the chat UI.")
-    auth: str | None = Field(None, description="'user:password' to require a login in the chat UI.")
+    auth: str | None = Field(
+        None, description="'user:password' (or several, comma-separated) to require a login in the chat UI; "
+                          "each login then has its own conversations."
+    )
+    history_dir: Path | None = Field(
+        None, description="Folder of the chat's SQLite file of conversations and feedback; unset: index_dir/history."
+    )
+
+    @property
+    def history_folder(self) -> Path:
+        return self.history_dir or self.index_dir / "history"
 
     api_key: SecretStr | None = Field(
         None, description="Bearer token every /api, /v1 and /healthz request must carry; unset: loopback clients only."

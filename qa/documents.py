@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,11 +121,16 @@ def list_corpus_files(corpus_dir: Path) -> list[Path]:
     )
 
 
-def load_corpus(corpus_dir: Path, max_bytes: int = 20_000_000) -> tuple[list[SourceDocument], list[SkippedFile]]:
-    """All readable documents of a folder, and the files skipped with their reasons."""
+def load_corpus(corpus_dir: Path, max_bytes: int = 20_000_000, on_file: Callable[[int, int], None] | None = None,
+                ) -> tuple[list[SourceDocument], list[SkippedFile]]:
+    """All readable documents of a folder, and the files skipped with their reasons; `on_file(done, total)`
+    after each file."""
     documents: list[SourceDocument] = []
     skipped: list[SkippedFile] = []
-    for path in list_corpus_files(corpus_dir):
+    paths = list_corpus_files(corpus_dir)
+    for done, path in enumerate(paths, 1):
+        if on_file:
+            on_file(done, len(paths))
         result = read_document(path, source_name(corpus_dir, path), max_bytes)
         if isinstance(result, SkippedFile):
             log.warning("skipped %s: %s", result.source, result.reason)

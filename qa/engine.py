@@ -14,14 +14,22 @@ from qa.answer import ANSWERERS, REFUSAL_TEXT, Answerer, make_citation
 from qa.chunking import SentenceChunker
 from qa.config import Settings
 from qa.decision import Decision, load_decision
-from qa.documents import SkippedFile, parse_document, save_upload, source_name, source_path, upload_name
+from qa.documents import (
+    SkippedFile,
+    parse_document,
+    read_source_text,
+    save_upload,
+    source_name,
+    source_path,
+    upload_name,
+)
 from qa.embedding import MODEL_ID, MiniLMEmbedding
-from qa.ingest import IngestReport, Ingestor, Progress
+from qa.ingest import Ingestor, IngestReport, Progress
 from qa.questions import condense, validate_question
 from qa.ranking import Evidence, SentenceRanker
 from qa.reader import Reader, default_model_dir, load_reader
 from qa.retrieve import HybridRetriever, passage_of
-from qa.schema import Answer, EmptyIndex, QAError, UnknownDocument
+from qa.schema import Answer, DocumentExists, EmptyIndex, Passage, QAError, UnknownDocument
 from qa.store import ChromaStore, IndexedFile, index_signature
 
 CLOSEST_SHOWN = 3  # passages shown with a refusal
@@ -59,8 +67,10 @@ class Engine:
             self.retriever.refresh()
             return report
 
-    def add_document(self, filename: str, data: bytes, progress: Progress | None = None) -> IngestReport:
-        """Save an uploaded file into the corpus folder and index it; unreadable files are refused."""
+    def add_document(self, filename: str, data: bytes, progress: Progress | None = None,
+                     replace: bool = False) -> IngestReport:
+        """Save an uploaded file into the corpus folder and index it; unreadable files are refused, and so
+        is a file of the same name unless `replace` (an identical one is just indexed)."""
         try:
             name = upload_name(filename)
         except ValueError as error:
@@ -70,6 +80,9 @@ class Engine:
         parsed = parse_document(name, data)
         if isinstance(parsed, SkippedFile):
             raise QAError(f"{name} was not added: {parsed.reason}")
+        existing = self.settings.corpus_dir / name
+        if not replace and existing.exists() and existing.read_bytes() != data:
+            raise DocumentExists(f"{name} already exists in the corpus folder; replace it or rename the upload.")
         save_upload(self.settings.corpus_dir, name, data)
         return self.ingest(progress=progress)
 
@@ -92,6 +105,30 @@ class Engine:
 
     def indexed_files(self) -> dict[str, IndexedFile]:
         return self.store.indexed_files()
+
+    def delete_document(self, source: str, from_disk: bool = False) -> None:
+        """Drop a source from the index, and its file from the corpus folder if `from_disk`
+        (otherwise the next re-index brings it back)."""
+        if from_disk:
+            self.remove_document(source)
+            return
+        if source not in self.indexed_files():
+            raise UnknownDocument(f"{source} is not in the index")
+        with self._ingest_lock:
+            self.store.delete_source(source)
+            self.retriever.refresh()
+
+    def chunks_of(self, source: str) -> list[Passage]:
+        """The indexed chunks of one source, in document order."""
+        return [Passage(source, node.start_char_idx or 0, node.end_char_idx or 0, node.get_content(), 0.0, node.id_)
+                for node in self.store.chunks_of(source)]
+
+    def document_text(self, source: str) -> str:
+        """The plain text of a source as it was indexed; citations' offsets point into it."""
+        try:
+            return read_source_text(self.settings.corpus_dir, source, self.settings.max_file_bytes)
+        except (OSError, ValueError) as error:
+            raise QAError(f"{source} cannot be opened: {error}") from error
 
     def evidence(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None) -> Evidence:
         """Checked question, retrieved chunks and their sentences ranked by the reader; no answer yet.

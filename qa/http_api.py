@@ -39,8 +39,9 @@ class IngestRequest(BaseModel):
 class IngestStatus(BaseModel):
     state: Literal["idle", "running", "done", "failed"] = "idle"
     rebuild: bool = False
-    done: int = Field(0, description="Chunks embedded so far.")
-    total: int = Field(0, description="Chunks to embed.")
+    done: int = Field(0, description="Files read, then chunks embedded, so far.")
+    total: int = Field(0, description="Files to read, then chunks to embed.")
+    unit: Literal["files", "chunks"] = Field("chunks", description="What done and total count.")
     started_at: float | None = None
     finished_at: float | None = None
     report: dict[str, Any] | None = Field(None, description="What changed, once done.")
@@ -83,9 +84,9 @@ class IngestJob:
         threading.Thread(target=self._run, args=(rebuild,), name="qa-ingest", daemon=True).start()
         return self.status()
 
-    def _progress(self, done: int, total: int) -> None:
+    def _progress(self, done: int, total: int, unit: str = "chunks") -> None:
         with self._lock:
-            self._status.done, self._status.total = done, total
+            self._status.done, self._status.total, self._status.unit = done, total, unit
 
     def _run(self, rebuild: bool) -> None:
         outcome: dict[str, Any]

@@ -18,7 +18,8 @@ from qa.sentences import Span, sentence_spans
 from qa.store import ChromaStore, SentenceRecord
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int], None]
+# progress(done, total, unit): "files" while reading the folder, then "chunks" while embedding.
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Ingestor:
         """Index `folder`. Everything is read and embedded before the store is touched, so a
         bad folder or a failure half-way leaves the previous index as it was."""
         try:
-            documents, skipped = load_corpus(folder, self.store.settings.max_file_bytes)
+            on_file = (lambda done, total: progress(done, total, "files")) if progress else None
+            documents, skipped = load_corpus(folder, self.store.settings.max_file_bytes, on_file)
         except (FileNotFoundError, NotADirectoryError) as error:
             raise QAError(str(error)) from error
         if not documents:
@@ -100,7 +102,7 @@ class Ingestor:
         records: list[list[SentenceRecord]] = [[] for _ in chunks]
         # Longest first across the whole corpus, as sentence-transformers does: batches pad least.
         order = sorted(range(len(chunks)), key=lambda i: -len(chunks[i].text))
-        step = self.embedder.embed_batch_size * 4
+        step = self.embedder.embed_batch_size
         bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not show_progress)
         for first in range(0, len(order), step):
             batch = order[first:first + step]
@@ -112,7 +114,7 @@ class Ingestor:
                                   for span, vector in zip(spans[index], chunk_sentence_vectors)]
             bar.update(len(batch))
             if progress:
-                progress(min(first + step, len(chunks)), len(chunks))
+                progress(min(first + step, len(chunks)), len(chunks), "chunks")
         bar.close()
         return vectors, records
 

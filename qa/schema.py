@@ -86,3 +86,7 @@ class StoreUnavailable(QAError):
 
 class UnknownDocument(QAError):
     """No indexed file has that name."""
+
+
+class DocumentExists(QAError):
+    """An upload would replace a corpus file of the same name."""

@@ -56,11 +56,10 @@ def create_server(engine: Engine, settings: Settings | None = None, chat: bool =
     if chat:
         import gradio as gr
 
-        from qa.ui import create_app, login
-        from qa.ui_render import CSS
+        from qa.ui import create_app, launch_options
 
         gr.mount_gradio_app(app, create_app(engine).queue(), path="/", server_name=settings.host,
-                            server_port=settings.port, auth=login(settings), css=CSS)
+                            server_port=settings.port, **launch_options(settings))
     return app
 
 

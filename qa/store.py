@@ -194,13 +194,20 @@ class ChromaStore:
         return [_node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])]
 
     @_reports_outage
+    def chunks_of(self, source: str) -> list[TextNode]:
+        """The chunks of one source, in document order."""
+        result = self._chunks.get(where={"source": source}, include=["documents", "metadatas"])
+        nodes = [_node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])]
+        return sorted(nodes, key=lambda node: node.start_char_idx or 0)
+
+    @_reports_outage
     def nearest_chunks(self, vector: Sequence[float], k: int,
-                       sources: Collection[str] | None = None) -> list[tuple[TextNode, float]]:
-        """The k chunks most similar to `vector`, with cosine similarity; only chunks of `sources` when given."""
+                       sources: Sequence[str] | None = None) -> list[tuple[TextNode, float]]:
+        """The k chunks most similar to `vector`, with cosine similarity; only from `sources` when given."""
         count = self._chunks.count()
         if count == 0 or (sources is not None and not sources):
             return []
-        where = None if sources is None else {"source": {"$in": sorted(sources)}}
+        where = {"source": {"$in": list(sources)}} if sources is not None else None
         result = self._chunks.query(
             query_embeddings=[list(vector)], n_results=min(k, count), where=where,
             include=["documents", "metadatas", "distances"],

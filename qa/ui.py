@@ -1,179 +1,164 @@
-"""The Gradio chat: a thin adapter over Engine. `create_app()` builds it, `launch()` serves it."""
+"""The Gradio chat: a thin adapter over Engine. `create_app()` builds it, `launch()` serves it.
+
+The handlers live in ui_chat (questions), ui_conversations (the list of chats) and ui_documents
+(the documents panel); their HTML comes from ui_render, the browser-side behaviour from ui_static.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from importlib.resources import files
 
 import gradio as gr
 
-from qa import ui_render as render
 from qa.config import Settings
 from qa.engine import Engine
-from qa.schema import EmptyIndex, QAError
+from qa.history import History
+from qa.ui_chat import Building, Chat
+from qa.ui_conversations import BROWSER_KEY, Conversations, browser_secret
+from qa.ui_documents import DELETE_MODES, Documents
 
 log = logging.getLogger(__name__)
 
 CHAT_CONCURRENCY = 10  # answers computed at once; more sessions wait in the queue
-STREAM_DELAY = 0.02  # seconds between streamed pieces of an answer
-UPLOAD_TYPES = [".txt", ".text", ".md", ".markdown", ".html", ".htm"]
 FILE_HEADERS = ["File", "Chunks", "Last indexed"]
-
-Messages = list[dict]
-
-
-class _Building:
-    """Counts ingestions in progress, so an empty index can be told apart from one being built."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> None:
-        with self._lock:
-            self._count += 1
-
-    def __exit__(self, *exc) -> None:
-        with self._lock:
-            self._count -= 1
-
-    def __bool__(self) -> bool:
-        return self._count > 0
+_STATIC = files("qa") / "ui_static"
 
 
-def _progress_callback(progress: gr.Progress, desc: str) -> Callable[[int, int], None]:
-    return lambda done, total: progress((done, total), desc=desc, unit="chunks")
-
-
-def _explain(error: Exception, building: bool) -> str:
-    """What to tell the user about a failed question; call it inside the `except` block."""
-    if isinstance(error, EmptyIndex) and building:
-        return "The index is being built; ask again in a moment."
-    if isinstance(error, QAError):
-        return str(error)
-    log.exception("answering failed")
-    return "Something went wrong; the server log has the details."
-
-
-def create_app(engine: Engine, examples: list[str] | None = None) -> gr.Blocks:
-    """The chat and corpus panel over `engine`; no server is started."""
-    building = _Building()
-
-    def respond(question: str, messages: Messages, questions: list[str]) -> Iterator[tuple]:
-        """Answer one chat turn, streaming it; `questions` are this session's earlier questions."""
-        messages = list(messages or [])
-        if question.strip():
-            messages.append({"role": "user", "content": render.user_message(question)})
-        messages.append({"role": "assistant", "content": render.pending()})
-        yield "", messages, questions
-        try:
-            answer = engine.ask(question, questions)
-        except Exception as error:  # QAErrors say what to do; anything else is logged, not shown
-            messages[-1] = {"role": "assistant", "content": render.render_error(_explain(error, bool(building)))}
-            yield "", messages, questions
-            return
-        questions = [*questions, answer.question]
-        if not answer.refused:
-            for text in render.stream_steps(answer.text):
-                messages[-1] = {"role": "assistant", "content": render.partial_answer(text)}
-                yield "", messages, questions
-                time.sleep(STREAM_DELAY)
-        messages[-1] = {"role": "assistant", "content": render.render_answer(answer)}
-        yield "", messages, questions
-
-    def respond_example(messages: Messages, questions: list[str], event: gr.SelectData) -> Iterator[tuple]:
-        yield from respond(event.value["text"], messages, questions)
-
-    def show_corpus(message: str = "") -> tuple[list[list], str]:
-        rows = render.file_rows(engine.indexed_files())
-        if not rows and not message:
-            message = render.notice("The index is empty: add files here or put them in the corpus folder and "
-                                    "press Re-index.")
-        return rows, message
-
-    def upload(paths: list[str] | None, progress=gr.Progress()) -> tuple:
-        ok, bad = [], []
-        with building:
-            for path in paths or []:
-                name = Path(path).name
-                try:
-                    report = engine.add_document(name, Path(path).read_bytes(),
-                                                 progress=_progress_callback(progress, f"Indexing {name}"))
-                except QAError as error:
-                    bad.append(str(error))
-                    continue
-                ok.append(f"{name} added. Index: {report.summary().splitlines()[0]}")
-                bad += [f"{item.source}: {item.reason}" for item in report.skipped]
-        rows, message = show_corpus(render.status(ok, bad))
-        return rows, message, None
-
-    def reindex(progress=gr.Progress()) -> tuple[list[list], str]:
-        with building:
-            try:
-                report = engine.ingest(progress=_progress_callback(progress, "Embedding"))
-            except QAError as error:
-                return show_corpus(render.status(bad=[str(error)]))
-        skipped = [f"{item.source}: {item.reason}" for item in report.skipped]
-        return show_corpus(render.status([f"Re-indexed: {report.summary().splitlines()[0]}"], skipped))
+def create_app(engine: Engine, examples: list[str] | None = None, history: History | None = None) -> gr.Blocks:
+    """The chat, its list of chats and the documents panel over `engine`; no server is started."""
+    folder = engine.settings.history_folder
+    history = history or History(folder)
+    building = Building()
+    conversations = Conversations(history)
+    chat = Chat(engine, history, conversations, building)
+    documents = Documents(engine, building)
+    examples = (engine.settings.examples or []) if examples is None else examples
 
     with gr.Blocks(title="qa: ask your documents") as demo:
-        questions = gr.State([])
+        browser_id = gr.BrowserState("", storage_key=BROWSER_KEY, secret=browser_secret(folder))
+        conversation = gr.State("")
+        rated = gr.State(None)
+        waiting = gr.State([])
+        with gr.Sidebar(label="Chats", elem_id="qa-sidebar", open=True):
+            new = gr.Button("New chat", variant="primary", elem_id="qa-new-chat")
+            chats = gr.Radio(label="Your chats", choices=[], elem_id="qa-chats")
+            title = gr.Textbox(label="Name of this chat", elem_id="qa-title", submit_btn="Rename")
+            with gr.Row():
+                export = gr.Button("Export as Markdown", size="sm", elem_id="qa-export")
+                delete_chat = gr.Button("Delete chat", size="sm", variant="stop", elem_id="qa-delete-chat")
+            exported = gr.File(label="Exported chat", visible=False, elem_id="qa-exported")
         gr.Markdown("## Ask your documents\nEvery answer quotes the documents; the numbers point to its sources.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(
-                    label="Chat", height=640, elem_id="qa-chat", latex_delimiters=[],
-                    examples=[{"text": text} for text in (engine.settings.examples if examples is None else examples)],
-                    placeholder="Ask a question about the documents, or pick an example.",
-                    feedback_options=None, buttons=["copy"], group_consecutive_messages=False,
+                    label="Conversation", show_label=False, height="60vh", min_height=320, elem_id="qa-chat", latex_delimiters=[],
+                    examples=[{"text": text} for text in examples] or None, autoscroll=False,
+                    placeholder="Ask a question about the documents" + (", or pick an example." if examples else "."),
+                    feedback_options=("Like", "Dislike"), buttons=[], group_consecutive_messages=False,
+                    editable="user", sanitize_html=False,  # ui_render escapes every text it shows
                 )
-                with gr.Row():
-                    box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5, autofocus=True,
-                                     elem_id="qa-question", submit_btn="Ask")
-                    clear = gr.Button("New chat", scale=1, variant="secondary")
+                note = gr.HTML(elem_id="qa-question-note")
+                comment = gr.Textbox(visible=False, elem_id="qa-comment", submit_btn="Send", max_lines=3)
+                with gr.Row(equal_height=True):
+                    box = gr.Textbox(label="Question", placeholder="Ask a question…", show_label=False, scale=5,
+                                     autofocus=True, elem_id="qa-question", submit_btn="Ask", max_lines=6)
+                    stop = gr.Button("Stop", scale=0, min_width=70, variant="secondary", elem_id="qa-stop")
+                sources = gr.Dropdown(label="Search only in (all documents when empty)", multiselect=True,
+                                      choices=[], elem_id="qa-only-in")
             with gr.Column(scale=3, elem_id="qa-corpus"):
                 gr.Markdown("### Documents")
-                files = gr.Dataframe(headers=FILE_HEADERS, datatype=["str", "number", "str"],
+                table = gr.Dataframe(headers=FILE_HEADERS, datatype=["str", "number", "str"],
                                      interactive=False, max_height=320, elem_id="qa-files", wrap=True,
-                                     column_widths=["56%", "12%", "32%"])
+                                     column_widths=["52%", "18%", "30%"])
                 status = gr.HTML(elem_id="qa-status")
-                uploader = gr.File(label="Add files (.txt, .md, .html)", file_count="multiple",
-                                   file_types=UPLOAD_TYPES, elem_id="qa-upload", height=120)
-                reindex_button = gr.Button("Re-index the folder", elem_id="qa-reindex")
+                with gr.Row(visible=False, elem_id="qa-replace-row") as replace_row:
+                    replace = gr.Button("Replace the file", variant="stop", size="sm", elem_id="qa-replace")
+                    keep = gr.Button("Keep the original", size="sm", elem_id="qa-keep")
+                gr.Markdown("Add files (.txt, .md, .html)", elem_id="qa-upload-label")
+                uploader = gr.File(show_label=False, file_count="multiple", elem_id="qa-upload", height=120)
+                reindex = gr.Button("Re-index the folder", elem_id="qa-reindex")
+                with gr.Accordion("Manage a document", open=False, elem_id="qa-manage"):
+                    document = gr.Dropdown(label="Document", choices=[], elem_id="qa-document")
+                    with gr.Row():
+                        show_chunks = gr.Button("Show chunks", size="sm", elem_id="qa-show-chunks")
+                        open_document = gr.Button("Open", size="sm", elem_id="qa-open-document")
+                    delete_mode = gr.Radio(DELETE_MODES, value=DELETE_MODES[0], label="Delete", elem_id="qa-delete-mode")
+                    delete_document = gr.Button("Delete document", size="sm", variant="stop", elem_id="qa-delete-doc")
+                viewer = gr.HTML(elem_id="qa-viewer")
+                open_request = gr.Textbox(visible="hidden", elem_id="qa-open-request")
+                open_button = gr.Button(visible="hidden", elem_id="qa-open-button")
 
-        chat_io = dict(inputs=[box, chatbot, questions], outputs=[box, chatbot, questions])
-        chat_queue = dict(concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY, show_progress="hidden")
-        box.submit(respond, api_name="ask", **chat_io, **chat_queue)
-        chatbot.example_select(respond_example, inputs=chat_io["inputs"][1:], outputs=chat_io["outputs"],
-                               api_visibility="private", **chat_queue)
-        clear.click(lambda: ([], [], ""), outputs=[chatbot, questions, box], api_visibility="private")
-        chatbot.clear(lambda: [], outputs=[questions], api_visibility="private")
-        corpus_out = [files, status]
-        uploader.upload(upload, inputs=[uploader], outputs=[*corpus_out, uploader], api_name="upload",
-                        show_progress_on=files, concurrency_id="corpus", concurrency_limit=1)
-        reindex_button.click(reindex, outputs=corpus_out, api_name="reindex", show_progress_on=files,
-                             concurrency_id="corpus", concurrency_limit=1)
-        demo.load(show_corpus, outputs=corpus_out, show_progress="hidden", api_visibility="private")
+        private = {"api_visibility": "private"}
+        quiet = {**private, "show_progress": "hidden"}
+        view = [chats, conversation, chatbot, title]
+        chat_inputs = [conversation, browser_id, sources]
+        chat_outputs = [box, *view, note]
+        chat_queue = {"concurrency_id": "chat", "concurrency_limit": CHAT_CONCURRENCY, "show_progress": "hidden"}
+        asked = [
+            box.submit(chat.respond, [box, *chat_inputs], chat_outputs, api_name="ask", trigger_mode="multiple",
+                       **chat_queue),
+            chatbot.example_select(chat.example, chat_inputs, chat_outputs, **private, **chat_queue),
+            chatbot.retry(chat.retry, chat_inputs, chat_outputs, **private, **chat_queue),
+            chatbot.edit(chat.edit, chat_inputs, chat_outputs, **private, **chat_queue),
+        ]
+        stop.click(chat.stop, [conversation, browser_id], [chatbot], cancels=asked, **quiet)
+        chatbot.like(chat.rate, [conversation, browser_id], [rated, comment, note], **quiet)
+        comment.submit(chat.comment, [comment, rated, browser_id], [rated, comment, note], **quiet)
+
+        chats.input(conversations.open, [browser_id, chats], view, **quiet)
+        new.click(conversations.new, [browser_id], view, api_name="new_chat", show_progress="hidden")
+        chatbot.clear(conversations.new, [browser_id], view, **quiet)
+        title.submit(conversations.rename, [title, browser_id, conversation], view, **quiet)
+        delete_chat.click(conversations.delete, [browser_id, conversation], view, **quiet)
+        export.click(conversations.export, [browser_id, conversation], [exported], **private).then(
+            lambda: gr.update(visible=True), outputs=[exported], **private)
+        demo.load(conversations.start, [browser_id, conversation], [browser_id, *view], **private)
+
+        corpus = [table, status, document, sources]
+        corpus_queue = {"show_progress_on": table, "concurrency_id": "corpus", "concurrency_limit": 1}
+        uploader.upload(documents.upload, [uploader, sources], [*corpus, uploader, waiting, replace_row],
+                        api_name="upload", **corpus_queue)
+        replace.click(documents.replace, [waiting, sources], [*corpus, waiting, replace_row], **private, **corpus_queue)
+        keep.click(documents.keep, [waiting, sources], [*corpus, waiting, replace_row], **private)
+        reindex.click(documents.reindex, [sources], corpus, api_name="reindex", **corpus_queue)
+        delete_document.click(documents.delete, [document, delete_mode, sources], [*corpus, viewer], **private,
+                              **corpus_queue)
+        show_chunks.click(documents.chunks, [document], [viewer], **private)
+        open_document.click(lambda source: documents.open(f'{{"source": {source!r}}}'.replace("'", '"')),
+                            [document], [viewer], **private)
+        open_button.click(documents.open, [open_request], [viewer], **private).then(
+            None, js="() => document.querySelector('#qa-viewer')?.scrollIntoView({block: 'start'})", **private)
+        demo.load(documents.show, outputs=corpus, show_progress="hidden", **private)
     return demo
 
 
-def login(settings: Settings) -> tuple[str, str] | None:
-    """The chat's (user, password) from `auth`, or None for no login; a malformed value is a ValueError."""
-    if not settings.auth:
-        return None
-    user, colon, password = settings.auth.partition(":")
-    if not (user and colon and password):
-        raise ValueError("auth must look like user:password (QA_AUTH)")
-    return user, password
+def parse_auth(auth: str) -> list[tuple[str, str]]:
+    """`user:password[,user:password...]` as Gradio's list of logins; ValueError if malformed."""
+    logins = []
+    for pair in auth.split(","):
+        user, colon, password = pair.strip().partition(":")
+        if not (user and colon and password):
+            raise ValueError("auth must look like user:password, or several separated by commas (QA_AUTH)")
+        logins.append((user, password))
+    return logins
+
+
+def launch_options(settings: Settings) -> dict:
+    """How the chat is served, alone (`serve`) or mounted beside the API (qa/server.py).
+
+    Nothing of the chats is kept in the browser: Gradio's run history is off, and the browser keeps
+    only an encrypted random id that names its chats in the server's history file."""
+    head = f"<script>{(_STATIC / 'chat.js').read_text(encoding='utf-8')}</script>"
+    return {"auth": parse_auth(settings.auth) if settings.auth else None,
+            "css": (_STATIC / "chat.css").read_text(encoding="utf-8"), "head": head, "run_history": False,
+            "footer_links": ["api", "gradio", "settings"]}
 
 
 def serve(demo: gr.Blocks, settings: Settings, **options):
-    """Start the server for `demo` on the settings' host and port, with a login if `auth` is set."""
-    return demo.queue().launch(server_name=settings.host, server_port=settings.port, auth=login(settings),
-                               css=render.CSS, **options)
+    """Start the server for `demo` on the settings' host and port, with logins if `auth` is set."""
+    return demo.queue().launch(server_name=settings.host, server_port=settings.port,
+                               **launch_options(settings), **options)
 
 
 def launch() -> None:

@@ -9,39 +9,12 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from qa.schema import Answer, Citation
+from qa.history import DONE, FAILED, PENDING, Turn
+from qa.schema import Answer, Citation, Passage
 from qa.store import IndexedFile
-
-CSS = """
-.qa-answer p { margin: 0 0 .6em 0; }
-.qa-ref { font-weight: 600; color: var(--color-accent); white-space: nowrap; }
-.qa-sources { margin-top: .6em; border-top: 1px solid var(--border-color-primary); padding-top: .4em; }
-.qa-sources-title { font-size: .85em; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
-  opacity: .75; margin-bottom: .3em; }
-.qa-source { margin: .5em 0 .6em 0; }
-.qa-source-head { font-size: .88em; }
-.qa-source-head code { font-size: .95em; }
-#qa-chat .qa-quote { margin: .2em 0 0 0; padding: .05em .6em; border-left: 3px solid var(--color-accent);
-  }
-.qa-quote mark, .qa-context mark { background: #fde68a; color: #1f2937; padding: 0 .1em; border-radius: 2px; }
-.qa-context { font-size: .88em; margin: .15em 0 0 .2em; }
-.qa-context summary { cursor: pointer; opacity: .75; }
-.qa-context p { margin: .2em 0 0 0; }
-.qa-refusal-banner { border: 1px solid #f59e0b; background: rgba(245, 158, 11, .12); border-radius: 6px;
-  padding: .45em .7em; margin-bottom: .5em; }
-.qa-refusal-label { font-weight: 700; color: #b45309; margin-right: .4em; }
-#qa-chat .qa-refusal .qa-quote { border-left-color: #9ca3af; }
-.qa-refusal .qa-quote mark { background: #e5e7eb; }
-.qa-error { border: 1px solid #ef4444; background: rgba(239, 68, 68, .1); border-radius: 6px; padding: .45em .7em; }
-.qa-error-label { font-weight: 700; color: #b91c1c; margin-right: .4em; }
-.qa-pending { opacity: .7; font-style: italic; }
-.qa-status-ok { color: #15803d; }
-.qa-status-bad { color: #b91c1c; }
-#qa-files table, #qa-files td span, #qa-files th span { font-size: var(--text-sm) !important; }
-.qa-status ul { margin: .2em 0 .2em 1.2em; }
-"""
+from qa.ui_text import answer_markdown, quote_parts
 
 _MARKER = re.compile(r"\[(\d+)\]")
 
@@ -51,9 +24,15 @@ def _text(text: str) -> str:
     return html.escape(text).replace("\r\n", "\n").replace("\n", "<br>")
 
 
+def _attr(text: str) -> str:
+    """Text for an HTML attribute value (quotes escaped; line breaks kept as entities)."""
+    return html.escape(text, quote=True).replace("\n", "&#10;")
+
+
 def _with_markers(text: str) -> str:
-    """Escaped answer text whose [n] citation markers stay visible and are styled."""
-    return _MARKER.sub(r'<span class="qa-ref">[\1]</span>', _text(text))
+    """Escaped answer text whose [n] markers are buttons that lead to their source."""
+    return _MARKER.sub(r'<button type="button" class="qa-ref" data-ref="\1" title="Show source \1">[\1]</button>',
+                       _text(text))
 
 
 def user_message(question: str) -> str:
@@ -64,33 +43,31 @@ def pending() -> str:
     return '<div class="qa-pending">Searching the documents…</div>'
 
 
-def stream_steps(text: str, words_per_step: int = 6) -> Iterator[str]:
-    """Growing prefixes of an answer's text, a few words at a time, for streaming it into the chat."""
-    words = text.split(" ")
-    for end in range(words_per_step, len(words), words_per_step):
-        yield " ".join(words[:end])
-
-
-def partial_answer(text: str) -> str:
-    return f'<div class="qa-answer qa-partial"><p>{_with_markers(text)} …</p></div>'
-
-
 def _highlight(context: str, start: int, end: int) -> str:
     """`context` escaped, with context[start:end] inside <mark>."""
     return f"{_text(context[:start])}<mark>{_text(context[start:end])}</mark>{_text(context[end:])}"
 
 
+def _marked_quote(citation: Citation) -> str:
+    """The quote inside <mark>, the part the reader points at as the answer in <strong>."""
+    before, answer, after = quote_parts(citation)
+    bold = f"<strong>{_text(answer)}</strong>" if answer else ""
+    return f"<mark>{_text(before)}{bold}{_text(after)}</mark>"
+
+
 def source_block(citation: Citation) -> str:
-    """One numbered source: file, the quoted span highlighted, and its chunk on demand."""
-    head = (f'<div class="qa-source-head"><span class="qa-ref">[{citation.number}]</span> '
-            f'<code>{html.escape(citation.source)}</code> · characters {citation.start}–{citation.end}</div>')
-    quote = f'<div class="qa-quote"><mark>{_text(citation.quote)}</mark></div>'
+    """One numbered source: file, the quoted span highlighted, its chunk on demand, a link to the whole file."""
+    opener = (f'<button type="button" class="qa-open" data-source="{_attr(citation.source)}" '
+              f'data-start="{citation.start}" data-end="{citation.end}">Open document</button>')
+    head = (f'<div class="qa-source-head"><span class="qa-ref-label">[{citation.number}]</span> '
+            f'<code>{html.escape(citation.source)}</code> · characters {citation.start}–{citation.end} {opener}</div>')
+    quote = f'<div class="qa-quote">{_marked_quote(citation)}</div>'
     offset = citation.start - citation.context_start
     context = ""
     if citation.context and citation.context[offset:offset + len(citation.quote)] == citation.quote:
         body = _highlight(citation.context, offset, offset + len(citation.quote))
         context = f'<details class="qa-context"><summary>Show context</summary><p>{body}</p></details>'
-    return f'<div class="qa-source">{head}{quote}{context}</div>'
+    return f'<div class="qa-source" data-ref="{citation.number}">{head}{quote}{context}</div>'
 
 
 def _sources(title: str, citations: Sequence[Citation]) -> str:
@@ -100,23 +77,81 @@ def _sources(title: str, citations: Sequence[Citation]) -> str:
     return f'<div class="qa-sources"><div class="qa-sources-title">{title}</div>{blocks}</div>'
 
 
+def _read_as(answer: Answer) -> str:
+    """How a follow-up was read, when that differs from what was typed, with a way to correct it."""
+    standalone = answer.standalone_question
+    if not standalone or " ".join(standalone.split()) == " ".join(answer.question.split()):
+        return ""
+    return (f'<div class="qa-read-as"><span class="qa-read-as-label">Read as:</span> {_text(standalone)} '
+            f'<button type="button" class="qa-read-as-edit" data-question="{_attr(standalone)}">Correct it</button>'
+            "</div>")
+
+
+def _copy_button(answer: Answer) -> str:
+    return (f'<div class="qa-actions"><button type="button" class="qa-copy" '
+            f'data-copy="{_attr(answer_markdown(answer))}">Copy answer</button></div>')
+
+
 def render_answer(answer: Answer) -> str:
     """An answer with its numbered sources, or a refusal with the closest passages."""
     if answer.refused:
-        banner = (f'<div class="qa-refusal-banner"><span class="qa-refusal-label">No answer found.</span>'
+        banner = (f'<div class="qa-refusal-banner"><span class="qa-refusal-label">No answer found.</span> '
                   f"{_text(answer.text)}</div>")
-        return f'<div class="qa-refusal">{banner}{_sources("Closest passages (not an answer)", answer.citations)}</div>'
-    return f'<div class="qa-answer"><p>{_with_markers(answer.text)}</p>{_sources("Sources", answer.citations)}</div>'
+        sources = _sources("Closest passages (not an answer)", answer.citations)
+        return f'<div class="qa-refusal">{_read_as(answer)}{banner}{sources}{_copy_button(answer)}</div>'
+    return (f'<div class="qa-answer">{_read_as(answer)}<p>{_with_markers(answer.text)}</p>'
+            f'{_sources("Sources", answer.citations)}{_copy_button(answer)}</div>')
 
 
 def render_error(message: str) -> str:
-    return f'<div class="qa-error"><span class="qa-error-label">Can’t answer:</span>{_text(message)}</div>'
+    return f'<div class="qa-error"><span class="qa-error-label">Can’t answer:</span> {_text(message)}</div>'
+
+
+def stopped() -> str:
+    return '<div class="qa-stopped">Stopped. Ask again, or press Retry.</div>'
+
+
+def messages(turns: list[Turn]) -> list[dict]:
+    """The chat's messages for a conversation: each question, then its answer or what became of it."""
+    result = []
+    for turn in turns:
+        result.append({"role": "user", "content": user_message(turn.question)})
+        if turn.status == PENDING:
+            reply = pending()
+        elif turn.status == DONE and turn.answer is not None:
+            reply = render_answer(turn.answer)
+        elif turn.status == FAILED:
+            reply = render_error(turn.error)
+        else:
+            reply = stopped()
+        result.append({"role": "assistant", "content": reply})
+    return result
 
 
 def file_rows(files: Mapping[str, IndexedFile]) -> list[list]:
     """Rows of the corpus table: file, chunks, when it was last indexed (local time)."""
     return [[item.source, item.chunks, time.strftime("%Y-%m-%d %H:%M", time.localtime(item.indexed_at))]
             for item in sorted(files.values(), key=lambda item: item.source)]
+
+
+def chunks_view(source: str, chunks: Sequence[Passage]) -> str:
+    """The indexed chunks of one file, numbered, with their spans."""
+    if not chunks:
+        return notice(f"{source} has no chunks in the index.")
+    items = "".join(f'<li><div class="qa-chunk-head">characters {chunk.start}–{chunk.end}</div>'
+                    f"<p>{_text(chunk.text)}</p></li>" for chunk in chunks)
+    return (f'<div class="qa-viewer"><div class="qa-viewer-title"><code>{html.escape(source)}</code>: '
+            f'{len(chunks)} chunk{"" if len(chunks) == 1 else "s"}</div><ol class="qa-chunks">{items}</ol></div>')
+
+
+def document_view(source: str, text: str, start: int | None = None, end: int | None = None) -> str:
+    """A whole document as indexed, the cited span (if any) marked."""
+    if start is not None and end is not None and 0 <= start < end <= len(text):
+        body = f'{_text(text[:start])}<mark id="qa-cited">{_text(text[start:end])}</mark>{_text(text[end:])}'
+    else:
+        body = _text(text)
+    return (f'<div class="qa-viewer"><div class="qa-viewer-title"><code>{html.escape(source)}</code></div>'
+            f'<div class="qa-document">{body}</div></div>')
 
 
 def notice(text: str) -> str:
@@ -131,3 +166,9 @@ def status(ok: Sequence[str] = (), bad: Sequence[str] = ()) -> str:
         items = "".join(f"<li>{_text(line)}</li>" for line in bad)
         parts.append(f'<div class="qa-status-bad">Not indexed:<ul>{items}</ul></div>')
     return f'<div class="qa-status">{"".join(parts)}</div>'
+
+
+def note(text: str, ok: bool = False) -> str:
+    """A short message under the question box or in the documents panel that stays until the next action."""
+    kind = "qa-status-ok" if ok else "qa-status-bad"
+    return f'<div class="qa-note {kind}" role="status">{_text(text)}</div>'

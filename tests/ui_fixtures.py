@@ -22,6 +22,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
                                     reason="/usr/bin/chromium is not installed (apt-get install chromium)")
 
+SEEDS_EXAMPLES = ["Which battery suppliers did Xiaomi pick?", "When will Xiaomi's first car go into mass production?",
+                  "Is Xiaomi working with BAIC Group?"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -52,7 +55,7 @@ def ui_engine(tmp_path_factory, embedder):
     """One real engine per test module over an indexed copy of seeds/, with the session's model."""
     from qa.engine import Engine
 
-    engine = Engine(seeds_settings(tmp_path_factory.mktemp("corpus")), embedder=embedder)
+    engine = Engine(seeds_settings(tmp_path_factory.mktemp("corpus"), examples=SEEDS_EXAMPLES), embedder=embedder)
     engine.ingest()
     return engine
 
@@ -79,3 +82,23 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def open_page(browser, url: str, width: int = 1366, height: int = 800, **options):
+    """A fresh browser context (its own storage) on the chat, once the chat and its list have loaded."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **options)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#qa-chat")
+    page.wait_for_function("document.querySelector('#qa-files')?.innerText.includes('/')")  # filled on load
+    return page
+
+
+def shots(page, folder: Path, name: str) -> None:
+    """Screenshots of the current state at desktop (1366x800) and phone (390x844) width."""
+    size = page.viewport_size
+    for width, height in [(1366, 800), (390, 844)]:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(400)
+        page.screenshot(path=folder / f"{name}-{width}.png")
+    page.set_viewport_size(size)

@@ -1,0 +1,139 @@
+"""The chat's handlers: ask, stop, retry, edit, rate. Every turn is saved before it is shown.
+
+The chat shows what the history holds, so a question asked while another is being answered
+gets its own turn, and each update redraws the whole conversation without losing either.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+import gradio as gr
+
+from qa import ui_render as render
+from qa.engine import Engine
+from qa.history import DONE, History
+from qa.schema import EmptyIndex, QAError
+from qa.ui_conversations import Conversations, owner_of
+
+log = logging.getLogger(__name__)
+
+
+class Building:
+    """Counts ingestions in progress, so an empty index can be told apart from one being built."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._count -= 1
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+
+def explain(error: Exception, building: bool) -> str:
+    """What to tell the user about a failed question; call it inside the `except` block."""
+    if isinstance(error, EmptyIndex) and building:
+        return "The index is being built; ask again in a moment."
+    if isinstance(error, QAError):
+        return str(error)
+    log.exception("answering failed")
+    return "Something went wrong; the server log has the details."
+
+
+class Chat:
+    """Answers questions into saved conversations; one answer at a time per conversation, in order."""
+
+    def __init__(self, engine: Engine, history: History, conversations: Conversations, building: Building) -> None:
+        self.engine = engine
+        self.history = history
+        self.conversations = conversations
+        self.building = building
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    def _answer(self, owner: str, conversation: str, turn: int, question: str, sources: Sequence[str] | None) -> None:
+        with self._locks[conversation]:  # earlier questions are answered first: follow-ups read them
+            earlier = [t.answer.question or t.question for t in self.history.turns(owner, conversation)
+                       if t.id < turn and t.status == DONE and t.answer is not None]
+            try:
+                answer = self.engine.ask(question, earlier, sources=sources or None)
+            except Exception as error:  # noqa: BLE001 (QAErrors say what to do; anything else is logged)
+                self.history.finish(turn, error=explain(error, bool(self.building)))
+                return
+            self.history.finish(turn, answer)
+
+    def respond(self, question: str, conversation: str, browser_id: str, sources: list[str] | None,
+                request: gr.Request) -> Iterator[tuple]:
+        """Ask `question` in the open chat. Yields (box, chat list, open chat, messages, title, note)."""
+        question = question or ""
+        if not question.strip():  # nothing to ask: no bubble, the box stays as it is
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+            return
+        limit = self.engine.settings.max_question_chars
+        if len(question) > limit:  # kept in the box, so it can be shortened
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), render.note(
+                f"The question is {len(question):,} characters long; the limit is {limit:,}. Shorten it and ask again.")
+            return
+        owner = owner_of(request, browser_id)
+        conversation = self.conversations.current(owner, conversation or None)
+        turn = self.history.add_question(owner, conversation, question)
+        yield "", *self.conversations.view(owner, conversation), ""
+        self._answer(owner, conversation, turn, question, sources)
+        messages = render.messages(self.history.turns(owner, conversation))
+        yield gr.skip(), gr.skip(), gr.skip(), messages, gr.skip(), gr.skip()
+
+    def _again(self, index: int, question: str | None, conversation: str, browser_id: str,
+               sources: list[str] | None, request: gr.Request) -> Iterator[tuple]:
+        """Drop the turn shown at message `index` and all later ones, then ask `question` (or the same) again."""
+        owner = owner_of(request, browser_id)
+        turns = self.history.turns(owner, conversation)
+        index = index[0] if isinstance(index, (list, tuple)) else int(index)
+        if not 0 <= index // 2 < len(turns):
+            return
+        old = turns[index // 2]
+        self.history.truncate(owner, conversation, old.id)
+        yield from self.respond(old.question if question is None else question, conversation, browser_id,
+                                sources, request)
+
+    def retry(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
+              event: gr.RetryData) -> Iterator[tuple]:
+        yield from self._again(event.index, None, conversation, browser_id, sources, request)
+
+    def edit(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
+             event: gr.EditData) -> Iterator[tuple]:
+        yield from self._again(event.index, str(event.value), conversation, browser_id, sources, request)
+
+    def example(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
+                event: gr.SelectData) -> Iterator[tuple]:
+        yield from self.respond(event.value["text"], conversation, browser_id, sources, request)
+
+    def stop(self, conversation: str, browser_id: str, request: gr.Request) -> list[dict]:
+        """Mark the open chat's unfinished answers stopped (their events are cancelled alongside)."""
+        owner = owner_of(request, browser_id)
+        self.history.stop(owner, conversation)
+        return render.messages(self.history.turns(owner, conversation))
+
+    def rate(self, conversation: str, browser_id: str, request: gr.Request, event: gr.LikeData) -> tuple:
+        """Keep a thumbs up or down on an answer; returns (rated turn, comment box update, note)."""
+        owner = owner_of(request, browser_id)
+        turns = self.history.turns(owner, conversation)
+        turn = turns[event.index // 2] if 0 <= event.index // 2 < len(turns) else None
+        if turn is None or not self.history.rate(owner, turn.id, 1 if event.liked else -1):
+            return None, gr.update(visible=False), render.note("Only answers can be rated.")
+        label = "Thanks. What was good? (optional)" if event.liked else "Thanks. What was wrong? (optional)"
+        return turn.id, gr.update(visible=True, label=label, value=""), ""
+
+    def comment(self, text: str, turn: int | None, browser_id: str, request: gr.Request) -> tuple:
+        if turn is not None and text.strip():
+            self.history.comment(owner_of(request, browser_id), turn, text)
+        return None, gr.update(visible=False, value=""), render.note("Feedback saved. Thank you.", ok=True)
