@@ -29,6 +29,7 @@ run: $(STAMP) ingest
 	$(VENV)/bin/qa serve
 
 test: $(STAMP) browser
+	$(PYTHON) -m ruff check qa tests benchmarks
 	$(PYTHON) -m pytest
 
 bench: $(STAMP)

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from qa.config import Settings
 
 # Money and quantities, not dates: "$1.54 billion", "300,000", "3 lakh", "40%".
-_AMOUNT = re.compile(r"(?i)[$€£¥]\s?\d[\d.,]*(?:\s*(?:billion|million|trillion|k)\b)?|\b\d[\d.,]*\s*(?:billion|million|trillion|lakh|crore|%|percent)|\b\d{1,3}(?:,\d{2,3})+\b")
+_AMOUNT = re.compile(
+    r"(?i)[$€£¥]\s?\d[\d.,]*(?:\s*(?:billion|million|trillion|k)\b)?"
+    r"|\b\d[\d.,]*\s*(?:billion|million|trillion|lakh|crore|%|percent)|\b\d{1,3}(?:,\d{2,3})+\b"
+)
 _INDIAN_LAKH = re.compile(r"(?i)\b(\d+(?:\.\d+)?)\s*lakh\b")
 _INDIAN_GROUPING = re.compile(r"\b\d{1,2},(?:\d{2},)+\d{3}\b")
 

@@ -94,7 +94,7 @@ def build_network(base_folder: str) -> Any:
             self.answers = torch.nn.Linear(hidden, 1)
             self.span = torch.nn.Linear(hidden, 2)
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
+        def forward(self, input_ids, attention_mask, token_type_ids):
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                   token_type_ids=token_type_ids).last_hidden_state
             logit = self.answers(self.dropout(states[:, 0])).squeeze(-1)
@@ -199,9 +199,7 @@ def _unfold(sentence: str, span: tuple[int, int] | None) -> tuple[int, int] | No
         return None
     positions: list[int] = []  # original index of each folded character
     for index, char in enumerate(sentence):
-        if not char.isspace():
-            positions.append(index)
-        elif positions and not sentence[positions[-1]].isspace():
+        if not char.isspace() or positions and not sentence[positions[-1]].isspace():
             positions.append(index)
     if positions and sentence[positions[-1]].isspace():
         positions.pop()

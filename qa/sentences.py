@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 _ABBREVIATIONS = {
     "co", "corp", "inc", "ltd", "no", "nos", "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs",
-    "etc", "e.g", "i.e", "u.s", "u.k", "gov", "sen", "rep", "gen", "gov", "dept", "est", "approx",
+    "etc", "e.g", "i.e", "u.s", "u.k", "gov", "sen", "rep", "gen", "dept", "est", "approx",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "fig", "vol",
 }
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and a capital,

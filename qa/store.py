@@ -7,10 +7,11 @@ server (HttpClient) holds the same collection.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,10 +125,8 @@ class ChromaStore:
     @_reports_outage
     def rebuild(self) -> None:
         """Drop everything and start empty with the current signature."""
-        try:
+        with contextlib.suppress(Exception):  # absent already: nothing to drop
             self._client.delete_collection(self._chunks_name)
-        except Exception:  # absent already: nothing to drop
-            pass
         self._chunks = self._open(self._chunks_name)
         self._check_signature = True
 

@@ -67,7 +67,7 @@ class Chat:
                        if t.id < turn and t.status == DONE and t.answer is not None]
             try:
                 answer = self.engine.ask(question, earlier, sources=sources or None)
-            except Exception as error:  # noqa: BLE001 (QAErrors say what to do; anything else is logged)
+            except Exception as error:
                 self.history.finish(turn, error=explain(error, bool(self.building)))
                 return
             self.history.finish(turn, answer)

@@ -13,6 +13,7 @@ from qa.embedding import MiniLMEmbedding
 from qa.engine import Engine
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+pytest_plugins = ["ui_fixtures"]  # the browser tests' module-scoped engine, server and Chromium
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """Answers over the seed articles: right facts, exact citations, honest refusals, clear errors."""
 
-from pathlib import Path
 
 import pytest
 

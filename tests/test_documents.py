@@ -3,7 +3,13 @@ from pathlib import Path
 import pytest
 
 from qa.documents import (
-    html_to_text, load_corpus, markdown_to_text, parse_document, read_source_text, save_upload, source_path,
+    html_to_text,
+    load_corpus,
+    markdown_to_text,
+    parse_document,
+    read_source_text,
+    save_upload,
+    source_path,
 )
 
 

@@ -7,7 +7,13 @@ import pytest
 
 from qa.documents import load_corpus
 from qa.evaluation.gold import (
-    GoldFormatError, GoldSpan, item_to_json, load_gold, locate_evidence, parse_item, write_gold,
+    GoldFormatError,
+    GoldSpan,
+    item_to_json,
+    load_gold,
+    locate_evidence,
+    parse_item,
+    write_gold,
 )
 from qa.evaluation.metrics import file_of
 

@@ -4,8 +4,15 @@ import pytest
 
 from qa.evaluation.gold import Evidence, GoldItem, GoldSpan
 from qa.evaluation.metrics import (
-    contains_any, file_retrieval, marked_sentences, normalize_answer, passage_retrieval, score_item, summarize,
-    supports, token_f1,
+    contains_any,
+    file_retrieval,
+    marked_sentences,
+    normalize_answer,
+    passage_retrieval,
+    score_item,
+    summarize,
+    supports,
+    token_f1,
 )
 from qa.schema import Answer, Citation, Passage
 

@@ -19,7 +19,7 @@ class ScriptedLLM(BaseHTTPRequestHandler):
     replies: list[str] = []
     requests: list[dict] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         ScriptedLLM.requests.append({"path": self.path, "body": body})
         passages = body["messages"][-1]["content"]

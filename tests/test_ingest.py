@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from qa.embedding import MODEL_ID
 from qa.schema import EmptyIndex, IndexMismatch, QAError
 from qa.store import ChromaStore, index_signature
-from qa.embedding import MODEL_ID
 
 SEEDS_FILES = sorted((Path(__file__).resolve().parents[1] / "seeds").iterdir())
 

@@ -10,7 +10,14 @@ from qa.answer import ExtractiveAnswerer, make_citation
 from qa.decision import DECISION_FILE, Decision, load_decision
 from qa.ranking import Candidate, Evidence
 from qa.reader import (
-    MANIFEST_FILE, WEIGHTS_FILE, Reader, ReaderUnavailable, _unfold, best_span, default_model_dir, encode_pairs,
+    MANIFEST_FILE,
+    WEIGHTS_FILE,
+    Reader,
+    ReaderUnavailable,
+    _unfold,
+    best_span,
+    default_model_dir,
+    encode_pairs,
 )
 from qa.store import SentenceRecord
 

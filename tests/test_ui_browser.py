@@ -12,16 +12,7 @@ import time
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
-from ui_fixtures import (  # noqa: F401
-    REPO,
-    app_url,
-    browser,
-    free_port,
-    needs_chromium,
-    open_page,
-    shots,
-    ui_engine,
-)
+from ui_fixtures import REPO, free_port, needs_chromium, open_page, shots
 
 from qa.ui import create_app
 

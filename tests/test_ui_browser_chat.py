@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from test_ui import CITATION, ScriptedEngine
-from ui_fixtures import browser, needs_chromium, open_page, serve_app, shots  # noqa: F401 (fixtures)
+from ui_fixtures import needs_chromium, open_page, serve_app, shots
 
 from qa.history import History
 from qa.schema import Answer
@@ -107,7 +107,7 @@ def test_a_new_answer_shows_its_start(page, tmp_path):
         const text = document.querySelector('#qa-chat [data-testid=bot] .qa-answer > p').getBoundingClientRect();
         return [text.top - log.top, log.bottom - text.top];
     }""")
-    assert 0 <= top[0] and top[1] > 40, top  # the answer's first line is inside the visible chat
+    assert top[0] >= 0 and top[1] > 40, top  # the answer's first line is inside the visible chat
     shots(page, tmp_path, "d5-long-answer-start")
     page.set_viewport_size({"width": 390, "height": 844})
     ask(page, "nothing")

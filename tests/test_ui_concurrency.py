@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from gradio_client import Client
-from ui_fixtures import app_url, ui_engine  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Shared pieces of the UI tests: an engine over a temporary copy of seeds/, a served app, headless Chromium.
 
-Import the fixtures into a test module (`from ui_fixtures import ui_engine, ...`); each module
-gets its own engine, server and browser, closed when the module ends.
+conftest.py loads this module as a plugin, so its fixtures are everywhere; they are module-scoped:
+each module gets its own engine, server and browser, closed when the module ends.
 """
 
 from __future__ import annotations

@@ -68,7 +68,11 @@ def _run(args: argparse.Namespace) -> int:
     from qa.embedding import MiniLMEmbedding
     from qa.evaluation.gold import load_gold
     from qa.evaluation.report import (
-        calibration_section, suggested_threshold, summary_table, write_report, write_results,
+        calibration_section,
+        suggested_threshold,
+        summary_table,
+        write_report,
+        write_results,
     )
     from qa.evaluation.run import Dataset, evaluate
     from qa.evaluation.squad import build_joint_dataset, build_squad_dataset

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def write_report(runs: list[DatasetRun], out_dir: Path) -> Path:
     settings = runs[0].settings
     header = [
         "# qa evaluation", "",
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Model {MODEL_ID}; chunk_size {settings.chunk_size}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Model {MODEL_ID}; chunk_size {settings.chunk_size}, "
         f"top_k {settings.top_k}, refusal threshold {runs[0].engine_threshold:.4f} (P(answers)), "
         f"max_answer_sentences {settings.max_answer_sentences}. How each metric is computed: eval/README.md.",
     ]

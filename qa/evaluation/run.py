@@ -115,7 +115,7 @@ def evaluate(dataset: Dataset, out_dir: Path, embedder: MiniLMEmbedding, with_ba
             answer, latency = ask_ours(engine, item)
             systems[0].add(answer, score_item(item, answer, spans[item.id]), latency)
             if baseline is not None:
-                answer, latency = timed(lambda: baseline.ask(item.question))
+                answer, latency = timed(lambda question=item.question: baseline.ask(question))
                 systems[1].add(answer, score_item(item, answer, spans[item.id]), latency)
         except QAError as error:
             raise QAError(f"gold item {item.id}: {error}") from error

@@ -15,7 +15,13 @@ from pathlib import Path
 from qa.decision import DECISION_FILE, Decision
 from qa.reader import MANIFEST_FILE, default_model_dir
 from qa.training.calibrate import (
-    CHOSEN, VARIANTS, QuestionRows, collect, compare, joint_engine, load_rows, save_rows,
+    CHOSEN,
+    QuestionRows,
+    collect,
+    compare,
+    joint_engine,
+    load_rows,
+    save_rows,
 )
 from qa.training.card import write_card
 from qa.training.data import squad_files

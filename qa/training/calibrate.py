@@ -97,7 +97,7 @@ def _columns(variant: tuple[str, ...]) -> list[int]:
     return [names.index(name) for name in variant]
 
 
-def best_scores(questions: Sequence[QuestionRows], score) -> list[tuple[float, bool, bool]]:  # noqa: ANN001
+def best_scores(questions: Sequence[QuestionRows], score) -> list[tuple[float, bool, bool]]:
     """Per question: best candidate's score, answerable, and whether that candidate holds an answer."""
     outcomes = []
     for q in questions:
@@ -146,7 +146,7 @@ def compare(dev: list[QuestionRows], test: list[QuestionRows]) -> list[Compariso
         y = np.concatenate([q.labels for q in dev if len(q.labels)])
         weights, bias = fit_logistic(x, y)
 
-        def probability(q: QuestionRows, columns=columns, weights=weights, bias=bias) -> np.ndarray:  # noqa: ANN001
+        def probability(q: QuestionRows, columns=columns, weights=weights, bias=bias) -> np.ndarray:
             return 1.0 / (1.0 + np.exp(-(q.features[:, columns] @ weights + bias)))
 
         dev_outcomes = best_scores(dev, probability)

@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from qa.embedding import MODEL_ID, model_folder
-from qa.reader import MANIFEST_FILE, MAX_LENGTH, WEIGHTS_FILE, build_network, encode_pairs, file_sha256, trained_parameters
+from qa.reader import (
+    MANIFEST_FILE,
+    MAX_LENGTH,
+    WEIGHTS_FILE,
+    build_network,
+    encode_pairs,
+    file_sha256,
+    trained_parameters,
+)
 from qa.training.data import Pair, batches, build_pairs, load_split
 
 SPAN_LOSS_WEIGHT = 0.5
