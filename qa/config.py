@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
         None, description="Folder of a reader model made by `make train`; unset: the one shipped with qa."
     )
     reader_candidates: int = Field(12, ge=1, description="Sentences the reader reads per question.")
+    decision: Literal["hand-fitted", "learned"] = Field(
+        "hand-fitted", description="How qa decides to answer or refuse: the hand-fitted rule, or the decision "
+                                   "learned with the reader (better on held-out SQuAD-Shifts articles, worse on seeds/; README)."
+    )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     max_file_bytes: int = Field(20_000_000, description="Larger corpus files are skipped.")
 

@@ -70,6 +70,20 @@ class Decision:
                    float(data["threshold"]))
 
 
+# The engine's rule before the reader: 0.7·cosine + 0.4·coverage³ + 0.05·kind >= 0.542 (fitted on the
+# seeds gold set). As a decision: P = sigmoid(10·(score − 0.542)) is 0.5 exactly at the old threshold.
+HAND_FITTED = Decision(("dense", "coverage_cubed", "kind"), (7.0, 4.0, 0.5), -5.42, 0.5)
+
+
+def choose_decision(name: str, model_dir: Path) -> Decision:
+    """`learned` (calibrated by `make train`, beside the reader) or `hand-fitted` (the rule before it)."""
+    if name == "hand-fitted":
+        return HAND_FITTED
+    if name == "learned":
+        return load_decision(model_dir)
+    raise ValueError(f"unknown decision {name!r}: choose learned or hand-fitted (QA_DECISION)")
+
+
 def load_decision(model_dir: Path) -> Decision:
     """The calibrated decision shipped beside the reader's weights."""
     from qa.reader import ReaderUnavailable

@@ -13,7 +13,7 @@ from llama_index.core.schema import QueryBundle
 from qa.answer import ANSWERERS, REFUSAL_TEXT, Answerer, make_citation
 from qa.chunking import SentenceChunker
 from qa.config import Settings
-from qa.decision import Decision, load_decision
+from qa.decision import Decision, choose_decision
 from qa.documents import (
     SkippedFile,
     parse_document,
@@ -47,7 +47,7 @@ class Engine:
         self.embedder = embedder or MiniLMEmbedding(embed_batch_size=settings.embed_batch_size)
         model_dir = settings.reader_dir or default_model_dir()
         self.reader = reader or load_reader(model_dir)
-        self.decision: Decision = load_decision(model_dir).with_threshold(settings.refusal_threshold)
+        self.decision: Decision = choose_decision(settings.decision, model_dir).with_threshold(settings.refusal_threshold)
         self.ranker = SentenceRanker(self.reader, self.decision, settings.reader_candidates)
         signature = index_signature(settings, MODEL_ID, self.embedder.dimension)
         self.store = ChromaStore(settings, signature, check_signature=not rebuilding)

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Reader written to {args.out} in {time.time() - started:.0f} s")
     for c in comparisons:
         print(f"{c.variant:32s} test: accuracy {c.test['answerable_accuracy']:.1%}, "
-              f"unanswerable answered {c.test['unanswerable_answered']:.1%}, "
+              f"unanswerable answered {c.test['unanswerable_answered']:.1%} (article removed), "
+              f"{c.test['same_topic_answered']:.1%} (same topic), "
               f"best sentence holds the answer {c.test['best_sentence_holds_answer']:.1%}")
     return 0
 

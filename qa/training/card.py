@@ -9,13 +9,14 @@ from qa.training.calibrate import TARGET_UNANSWERED, Comparison
 
 
 def comparison_table(comparisons: list[Comparison]) -> str:
-    lines = ["| decision | best sentence holds the answer | answerable accuracy | unanswerable answered |"
-             " dev: accuracy / unanswerable answered |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| decision | best sentence holds the answer | answerable accuracy | article removed: answered |"
+             " same topic: answered | dev: accuracy / article removed / same topic |",
+             "|---|---:|---:|---:|---:|---:|"]
     for c in comparisons:
         lines.append(f"| {c.variant} | {c.test['best_sentence_holds_answer']:.1%} | "
                      f"{c.test['answerable_accuracy']:.1%} | {c.test['unanswerable_answered']:.1%} | "
-                     f"{c.dev['answerable_accuracy']:.1%} / {c.dev['unanswerable_answered']:.1%} |")
+                     f"{c.test['same_topic_answered']:.1%} | {c.dev['answerable_accuracy']:.1%} / "
+                     f"{c.dev['unanswerable_answered']:.1%} / {c.dev['same_topic_answered']:.1%} |")
     return "\n".join(lines)
 
 
@@ -42,8 +43,10 @@ features ({', '.join(chosen.decision.features)}), thresholded at P >= {chosen.de
   best BM25 match outside the paragraph. A sentence containing an accepted answer's text is
   never a negative.
 - Calibration: the dev articles' joint benchmark ({dev_questions:,} questions: half asked with their
-  article in the corpus, half with it removed), run through the real engine. The threshold is
-  the lowest that answers at most {TARGET_UNANSWERED:.0%} of dev's unanswerable questions.
+  article in the corpus, half with it removed), run through the real engine, plus a same-topic
+  unanswerable version of each answerable question (the sentences holding its answer taken
+  away). The threshold is the lowest that answers at most {TARGET_UNANSWERED:.0%} of dev's
+  unanswerable questions of both kinds.
 - SQuAD v1.1 dev and SQuAD-Shifts reddit were not used for anything.
 
 ## Training
