@@ -55,7 +55,7 @@ class Engine:
         self.retriever = HybridRetriever(
             self.store, self.embedder, settings.dense_top_k, settings.keyword_top_k, settings.top_k
         )
-        self.answerer = make_answerer(settings, self.decision)
+        self.answerer = make_answerer(settings)
         self._ingest_lock = threading.Lock()
 
     def ingest(self, folder: Path | None = None, rebuild: bool = False, show_progress: bool = False,
@@ -176,10 +176,10 @@ class Conversation:
         return answer
 
 
-def make_answerer(settings: Settings, decision: Decision) -> Answerer:
+def make_answerer(settings: Settings) -> Answerer:
     """The answerer the settings name; every answerer composes from the same ranked evidence."""
     try:
         factory = ANSWERERS[settings.answerer]
     except KeyError:
         raise QAError(f"Unknown answerer {settings.answerer!r}; choose one of {', '.join(ANSWERERS)}.") from None
-    return factory(settings, decision.threshold)
+    return factory(settings)

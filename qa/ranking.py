@@ -131,11 +131,9 @@ def candidates_of(question: str, standalone: str, query_vector: np.ndarray, pass
         if is_boilerplate(record.text) or len(record.text.split()) < MIN_WORDS:
             continue
         key = (record.source, record.start)
-        if key in best:
-            continue
         present = frozenset(keywords(record.text))
         chunk = chunks[record.chunk_id]
-        best[key] = Candidate(
+        found = Candidate(
             record=record, context=chunk.get_content(), context_start=chunk.start_char_idx or 0,
             published=chunk.metadata.get("published", ""), previous=previous.get(key, ""),
             dense=float(np.dot(query_vector, record.vector)),
@@ -143,6 +141,9 @@ def candidates_of(question: str, standalone: str, query_vector: np.ndarray, pass
             kind=kind_match(question, record.text), terms=present, chunk_rank=ranks[record.chunk_id],
             keyword_hit="keyword_score" in chunk.metadata,
         )
+        # A sentence in two overlapping chunks has two late-chunked vectors: keep the better reading.
+        if key not in best or found.prefilter > best[key].prefilter:
+            best[key] = found
     return sorted(best.values(), key=lambda c: -c.prefilter)
 
 

@@ -104,11 +104,11 @@ def test_decisions_round_trip_and_reject_unknown_features(tmp_path):
 
 
 def test_a_second_sentence_joins_only_when_nearly_as_likely_and_new():
-    best = candidate("Xiaomi picked CATL as its battery supplier.", probability=0.9)
-    close = candidate("BYD's FinDreams will also supply batteries.", start=100, probability=0.6, vector=[0.0, 1.0])
+    best = candidate("Xiaomi picked CATL as its battery supplier.", probability=0.8)
+    close = candidate("BYD's FinDreams will also supply batteries.", start=100, probability=0.65, vector=[0.0, 1.0])
     weak = candidate("The plant is in Beijing's Yizhuang district.", start=200, probability=0.3, vector=[0.6, 0.8])
-    same = candidate("Xiaomi picked CATL as its battery supplier.", source="b.txt", probability=0.8)
-    answerer = ExtractiveAnswerer(max_sentences=4, join_probability=0.4)
+    same = candidate("Xiaomi picked CATL as its battery supplier.", source="b.txt", probability=0.75)
+    answerer = ExtractiveAnswerer(max_sentences=4)
     chosen = answerer.select(Evidence("q", "q", [best, same, close, weak]))
     assert chosen == [best, close]
     draft = answerer.compose(Evidence("q", "q", [best, same, close, weak]))
@@ -119,7 +119,7 @@ def test_a_second_sentence_joins_only_when_nearly_as_likely_and_new():
 def test_the_different_figures_lead_in_needs_two_sources_stating_different_amounts():
     first = candidate("The initial investment is RMB 10 billion ($1.54 billion).", probability=0.9)
     other = candidate("The initial investment is RMB 10 billion ($1.38 billion).", source="b.txt", probability=0.2)
-    answerer = ExtractiveAnswerer(max_sentences=4, join_probability=0.4)
+    answerer = ExtractiveAnswerer(max_sentences=4)
     how_much = "How much is the initial investment worth in dollars?"
     draft = answerer.compose(Evidence(how_much, how_much, [first, other]))
     assert draft.text.startswith("The sources give different figures:") and len(draft.citations) == 2
@@ -206,3 +206,17 @@ def test_a_citation_marks_its_answer_inside_the_quote():
     assert cited.quote_marked() == "The annual NFL Experience was held at the **Moscone Center**."
     assert cited.quote_marked("<strong>", "</strong>").count("<strong>Moscone Center</strong>") == 1
     assert Citation(1, "a.txt", quote, start, start + len(quote), 0.9).quote_marked() == quote
+
+
+def test_the_hand_fitted_decision_is_the_old_rule_in_probabilities(tmp_path):
+    from qa.decision import HAND_FITTED, choose_decision
+
+    for dense, coverage, kind in [(0.6, 0.5, 1.0), (0.7, 0.2, 0.0), (0.74, 0.3, -1.0), (0.5, 0.9, 1.0)]:
+        found = candidate("x y z w", logit=0.0)
+        found.dense, found.coverage, found.kind = dense, coverage, kind
+        found.probability = HAND_FITTED.probability(found)
+        old_score = 0.7 * dense + 0.4 * coverage ** 3 + 0.05 * kind
+        assert HAND_FITTED.accepts(found) == (old_score >= 0.542), (dense, coverage, kind)
+    assert choose_decision("hand-fitted", tmp_path) is HAND_FITTED
+    with pytest.raises(ValueError, match="learned or hand-fitted"):
+        choose_decision("coin-toss", tmp_path)
