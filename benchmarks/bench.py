@@ -103,23 +103,28 @@ def cold_start(work: Path, runs: int) -> dict:
     return {"runs": times, "median_s": statistics.median(times), "peak_rss_mb": peak_mb}
 
 
+def report_ingestion(ingest: dict) -> None:
+    print(f"ingestion: {ingest['chunks']} chunks from {ingest['files']} files")
+    print(f"  pipeline   {ingest['pipeline_chunks_per_s']:7.1f} chunks/s  (runs: "
+          + ", ".join(f"{t:.1f}s" for t in ingest["pipeline_s"]) + ")")
+    print(f"  bare model {ingest['bare_model_chunks_per_s']:7.1f} chunks/s  (runs: "
+          + ", ".join(f"{t:.1f}s" for t in ingest["bare_s"]) + ")")
+    print(f"  overhead   {ingest['overhead_percent']:+6.1f}%  (target <= 10%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=20, help="copies of the seeds in the ingestion corpus")
     parser.add_argument("--rounds", type=int, default=3, help="repetitions of each measurement")
+    parser.add_argument("--skip-ingestion", action="store_true", help="measure only latency and cold start")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as folder:
         work = Path(folder)
-        ingest = ingestion_overhead(work, args.copies, args.rounds)
-        print(f"ingestion: {ingest['chunks']} chunks from {ingest['files']} files")
-        print(f"  pipeline   {ingest['pipeline_chunks_per_s']:7.1f} chunks/s  (runs: "
-              + ", ".join(f"{t:.1f}s" for t in ingest["pipeline_s"]) + ")")
-        print(f"  bare model {ingest['bare_model_chunks_per_s']:7.1f} chunks/s  (runs: "
-              + ", ".join(f"{t:.1f}s" for t in ingest["bare_s"]) + ")")
-        print(f"  overhead   {ingest['overhead_percent']:+6.1f}%  (target <= 10%)")
+        if not args.skip_ingestion:
+            report_ingestion(ingestion_overhead(work, args.copies, args.rounds))
         warm = warm_latency(work, args.rounds)
         print(f"warm ask(): {warm['questions']} questions  p50 {warm['p50_ms']:.1f} ms  p95 {warm['p95_ms']:.1f} ms  "
-              f"max {warm['max_ms']:.1f} ms  (target p50 <= 50 ms)")
+              f"max {warm['max_ms']:.1f} ms  (target p50 <= 150 ms, p95 <= 300 ms)")
         cold = cold_start(work, max(3, args.rounds))
         print(f"cold start to first answer: median {cold['median_s']:.2f} s  (runs: "
               + ", ".join(f"{t:.2f}s" for t in cold["runs"]) + f")  peak RSS {cold['peak_rss_mb']:.0f} MB  (target <= 10 s)")

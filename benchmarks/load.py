@@ -64,7 +64,8 @@ def chat_client(url: str) -> Client:
     client = Client(f"{url}/", verbose=False)
 
     def ask(question: str) -> bool:
-        _, messages = client.predict(question, [], api_name="/ask")
+        client.predict("", api_name="/new_chat")  # unrelated questions: each in its own chat
+        messages = client.predict(question, "", api_name="/ask")[2]  # (box, chat list, messages, title, note)
         reply = messages[-1]["content"][0]["text"]
         return "qa-sources" in reply or "qa-refusal" in reply
 
