@@ -70,3 +70,12 @@ def test_retry_of_a_message_that_is_gone_redraws_the_chat(chat):
     conversation = ask(chat, "Who met?")[0][2]
     [update] = chat.retry(conversation, "", None, REQUEST, SimpleNamespace(index=4, value=""))
     assert shown(chat, conversation) == [("Who met?", DONE)] and len(update[3]) == 2
+
+
+def test_opening_another_logins_chat_by_its_id_opens_your_own(chat):
+    alice_chat = ask(chat, "Who met?")[0][2]
+    bob = SimpleNamespace(username="bob", session_hash="s2")
+    choices, opened, messages, title = chat.conversations.open("", alice_chat, bob)
+    assert opened != alice_chat and messages == [] and title == "New chat"
+    assert choices["choices"] == [("New chat", opened)]
+    assert chat.history.turns("login:alice", alice_chat)[0].question == "Who met?"
