@@ -122,6 +122,7 @@ def log_in(browser, url: str, user: str, password: str):
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("#qa-chat")
     page.wait_for_function("document.querySelector('#qa-files')?.innerText.includes('/')")
+    page.wait_for_selector("#qa-chats label")  # the list of chats comes from its own load event
     return page
 
 
