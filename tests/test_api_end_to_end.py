@@ -133,7 +133,7 @@ def test_the_chat_answers_at_the_root_url(served):
     _, url = served
     client = Client(f"{url}/", verbose=False)
     try:
-        _, messages = client.predict(QUESTION, [], api_name="/ask")
+        messages = client.predict(QUESTION, "", api_name="/ask")[2]  # (box, chat list, messages, title, note)
     finally:
         client.close()
     assert "CATL" in messages[-1]["content"][0]["text"]
