@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 CHAT_CONCURRENCY = 10  # answers computed at once; more sessions wait in the queue
 FILE_HEADERS = ["File", "Chunks", "Last indexed"]
 _STATIC = files("qa") / "ui_static"
+# After a source's "Open document": bring the viewer into sight with the cited span in its middle (the
+# viewer scrolls on its own, so scrolling the page to the viewer could leave the span out of sight).
+SHOW_CITED = """() => setTimeout(() => {
+    const viewer = document.querySelector('#qa-viewer .qa-viewer');
+    viewer?.scrollIntoView({block: 'start'});
+    const cited = viewer?.querySelector('#qa-cited');
+    if (cited) viewer.scrollTop += cited.getBoundingClientRect().top - viewer.getBoundingClientRect().top
+                                   - viewer.clientHeight / 3;
+}, 50)"""
 
 
 def create_app(engine: Engine, examples: list[str] | None = None, history: History | None = None) -> gr.Blocks:
@@ -128,7 +137,7 @@ def create_app(engine: Engine, examples: list[str] | None = None, history: Histo
         open_document.click(lambda source: documents.open(f'{{"source": {source!r}}}'.replace("'", '"')),
                             [document], [viewer], **private)
         open_button.click(documents.open, [open_request], [viewer], **private).then(
-            None, js="() => document.querySelector('#qa-viewer')?.scrollIntoView({block: 'start'})", **private)
+            None, js=SHOW_CITED, **private)
         demo.load(documents.show, outputs=corpus, show_progress="hidden", **private)
     return demo
 

@@ -72,38 +72,55 @@ class Chat:
                 return
             self.history.finish(turn, answer)
 
-    def respond(self, question: str, conversation: str, browser_id: str, sources: list[str] | None,
-                request: gr.Request) -> Iterator[tuple]:
-        """Ask `question` in the open chat. Yields (box, chat list, open chat, messages, title, note)."""
-        question = question or ""
-        if not question.strip():  # nothing to ask: no bubble, the box stays as it is
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
-            return
+    def _problem(self, question: str) -> str | None:
+        """Why `question` is not asked: "" for an empty one (nothing to say), a note for a too long one."""
+        if not question.strip():
+            return ""
         limit = self.engine.settings.max_question_chars
         if len(question) > limit:  # kept in the box, so it can be shortened
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), render.note(
-                f"The question is {len(question):,} characters long; the limit is {limit:,}. Shorten it and ask again.")
-            return
-        owner = owner_of(request, browser_id)
+            return render.note(f"The question is {len(question):,} characters long; the limit is {limit:,}. "
+                               "Shorten it and ask again.")
+        return None
+
+    def _ask(self, question: str, owner: str, conversation: str, sources: list[str] | None,
+             box: str | object) -> Iterator[tuple]:
+        """Save `question` as a pending turn, show it (the question box set to `box`), answer, show the answer."""
         conversation = self.conversations.current(owner, conversation or None)
         turn = self.history.add_question(owner, conversation, question)
-        yield "", *self.conversations.view(owner, conversation), ""
+        yield box, *self.conversations.view(owner, conversation), ""
         self._answer(owner, conversation, turn, question, sources)
         messages = render.messages(self.history.turns(owner, conversation))
         yield gr.skip(), gr.skip(), gr.skip(), messages, gr.skip(), gr.skip()
 
-    def _again(self, index: int, question: str | None, conversation: str, browser_id: str,
+    def respond(self, question: str, conversation: str, browser_id: str, sources: list[str] | None,
+                request: gr.Request) -> Iterator[tuple]:
+        """Ask `question` in the open chat. Yields (box, chat list, open chat, messages, title, note)."""
+        question = question or ""
+        problem = self._problem(question)
+        if problem is not None:  # no bubble; the box keeps the question
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), problem
+            return
+        yield from self._ask(question, owner_of(request, browser_id), conversation, sources, "")
+
+    def _again(self, index: int | Sequence[int], question: str | None, conversation: str, browser_id: str,
                sources: list[str] | None, request: gr.Request) -> Iterator[tuple]:
-        """Drop the turn shown at message `index` and all later ones, then ask `question` (or the same) again."""
+        """Replace the turn shown at message `index` and all later ones by `question` (or the same one) asked
+        again. The question box is left alone: it may hold the next question being typed."""
         owner = owner_of(request, browser_id)
         turns = self.history.turns(owner, conversation)
         index = index[0] if isinstance(index, (list, tuple)) else int(index)
         if not 0 <= index // 2 < len(turns):
+            yield gr.skip(), gr.skip(), gr.skip(), render.messages(turns), gr.skip(), gr.skip()
             return
         old = turns[index // 2]
+        question = old.question if question is None else question
+        problem = self._problem(question)
+        if problem is not None:  # nothing is dropped; the chat shows what it held before the edit
+            yield (gr.skip(), gr.skip(), gr.skip(), render.messages(turns), gr.skip(),
+                   problem or render.note("An empty question was not asked; the chat is as it was."))
+            return
         self.history.truncate(owner, conversation, old.id)
-        yield from self.respond(old.question if question is None else question, conversation, browser_id,
-                                sources, request)
+        yield from self._ask(question, owner, conversation, sources, gr.skip())
 
     def retry(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
               event: gr.RetryData) -> Iterator[tuple]:
@@ -111,11 +128,13 @@ class Chat:
 
     def edit(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
              event: gr.EditData) -> Iterator[tuple]:
-        yield from self._again(event.index, str(event.value), conversation, browser_id, sources, request)
+        yield from self._again(event.index, render.question_of(str(event.value)), conversation, browser_id,
+                               sources, request)
 
     def example(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
                 event: gr.SelectData) -> Iterator[tuple]:
-        yield from self.respond(event.value["text"], conversation, browser_id, sources, request)
+        """Ask a clicked example; like Retry, it leaves the question box alone."""
+        yield from self._ask(event.value["text"], owner_of(request, browser_id), conversation, sources, gr.skip())
 
     def stop(self, conversation: str, browser_id: str, request: gr.Request) -> list[dict]:
         """Mark the open chat's unfinished answers stopped (their events are cancelled alongside)."""

@@ -39,6 +39,20 @@ def user_message(question: str) -> str:
     return f'<div class="qa-question">{_text(question)}</div>'
 
 
+_USER_MESSAGE = re.compile(r'\s*<div class="qa-question">(.*)</div>\s*', re.DOTALL)
+
+
+def question_of(message: str) -> str:
+    """The question inside a user message's HTML, or `message` itself if it is not one.
+
+    The chat's Edit box starts with the message's content; chat.js swaps in the plain text, and this
+    undoes the HTML should an edit arrive without that swap."""
+    wrapped = _USER_MESSAGE.fullmatch(message)
+    if wrapped is None:
+        return message
+    return html.unescape(wrapped.group(1).replace("<br>", "\n"))
+
+
 def pending() -> str:
     return '<div class="qa-pending">Searching the documents…</div>'
 

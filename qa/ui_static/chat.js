@@ -67,12 +67,23 @@
     }
   }, true);
 
+  // The chat's Edit box starts with the message's HTML (questions are shown as escaped HTML):
+  // put the question as typed there instead. DOMParser builds an inert document, so nothing in it runs.
+  function plainEditBoxes(chat) {
+    for (const area of chat.querySelectorAll("textarea.edit-textarea")) {
+      if (!area.value.includes('class="qa-question"')) continue;
+      const parsed = new DOMParser().parseFromString(area.value.replace(/<br>/g, "\n"), "text/html");
+      typeInto(area, parsed.body.textContent);
+    }
+  }
+
   // Show the start of each new answer (not its end), and give each message a readable name.
   let lastReply = "";
   function onChatChange() {
     syncAsk();
     const chat = document.querySelector("#qa-chat");
     if (!chat) return;
+    plainEditBoxes(chat);
     for (const message of chat.querySelectorAll("[aria-label]")) {
       const label = message.getAttribute("aria-label");
       if (label.includes("<")) {
