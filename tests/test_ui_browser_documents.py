@@ -135,7 +135,7 @@ def test_search_only_in_cites_only_the_chosen_file(page, tmp_path):
     choose(page, "qa-only-in", chosen)
     page.keyboard.press("Escape")
     reply = ask(page, BAIC)
-    assert reply.locator(".qa-answer").count() == 1, reply.inner_text()
-    assert sources_of(reply) and set(sources_of(reply)) == {chosen}
-    assert "BAIC" in reply.locator(".qa-answer > p").inner_text()
+    # Answered or refused (that is the decision's call), every source shown comes from the chosen file.
+    assert sources_of(reply) and set(sources_of(reply)) == {chosen}, reply.inner_text()
+    assert "BAIC" in reply.inner_text()
     shots(page, tmp_path, "m4-search-only-in")
