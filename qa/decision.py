@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +93,3 @@ def load_decision(model_dir: Path) -> Decision:
         return Decision.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ReaderUnavailable(f"The answer/refuse decision {path} is missing or unreadable; run `make train`.") from error
-
-
-def best_probability(candidates: Sequence[Candidate]) -> float:
-    return max((c.probability for c in candidates if c.reader_logit is not None), default=0.0)

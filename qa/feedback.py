@@ -7,7 +7,6 @@ from pathlib import Path
 
 from qa.evaluation.gold import item_to_json, parse_item
 from qa.history import Feedback, History
-from qa.ui_text import quote_parts
 
 
 def gold_item(feedback: Feedback) -> dict | None:
@@ -19,7 +18,7 @@ def gold_item(feedback: Feedback) -> dict | None:
     if answer.refused or not answer.citations:
         data = {**base, "kind": "unanswerable", "answerable": False}
     else:
-        spans = [quote_parts(c)[1] for c in answer.citations]
+        spans = [c.quote_parts()[1] for c in answer.citations]
         accepted = [span for span in spans if span] or [answer.citations[0].quote]
         evidence = [{"source": c.source.split("/", 1)[-1], "quote": c.quote, "start": c.start}
                     for c in answer.citations]

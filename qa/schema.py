@@ -26,14 +26,19 @@ class Citation:
     answer_start: int | None = None
     answer_end: int | None = None
 
-    def quote_marked(self, before: str = "**", after: str = "**") -> str:
-        """The quote with the reader's answer span wrapped in `before`/`after` (unchanged when it has none)."""
+    def quote_parts(self) -> tuple[str, str, str]:
+        """The quote split around the reader's answer span: (before, answer, after); all in `before` without one."""
         if self.answer_start is None or self.answer_end is None:
-            return self.quote
+            return self.quote, "", ""
         left, right = self.answer_start - self.start, self.answer_end - self.start
         if not 0 <= left < right <= len(self.quote):
-            return self.quote
-        return f"{self.quote[:left]}{before}{self.quote[left:right]}{after}{self.quote[right:]}"
+            return self.quote, "", ""
+        return self.quote[:left], self.quote[left:right], self.quote[right:]
+
+    def quote_marked(self, before: str = "**", after: str = "**") -> str:
+        """The quote with the reader's answer span wrapped in `before`/`after` (unchanged when it has none)."""
+        head, answer, tail = self.quote_parts()
+        return f"{head}{before}{answer}{after}{tail}" if answer else self.quote
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from qa.history import DONE, FAILED, PENDING, Turn
 from qa.schema import Answer, Citation, Passage
 from qa.store import IndexedFile
-from qa.ui_text import answer_markdown, quote_parts
+from qa.ui_text import answer_markdown
 
 _MARKER = re.compile(r"\[(\d+)\]")
 
@@ -64,7 +64,7 @@ def _highlight(context: str, start: int, end: int) -> str:
 
 def _marked_quote(citation: Citation) -> str:
     """The quote inside <mark>, the part the reader points at as the answer in <strong>."""
-    before, answer, after = quote_parts(citation)
+    before, answer, after = citation.quote_parts()
     bold = f"<strong>{_text(answer)}</strong>" if answer else ""
     return f"<mark>{_text(before)}{bold}{_text(after)}</mark>"
 

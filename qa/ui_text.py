@@ -7,19 +7,8 @@ from collections.abc import Sequence
 from qa.schema import Answer, Citation
 
 
-def quote_parts(citation: Citation) -> tuple[str, str, str]:
-    """The quote split around the span the reader points at as the answer: (before, answer, after).
-
-    Without a valid span inside the quote, everything is in `before`."""
-    start, end = citation.answer_start, citation.answer_end
-    if start is None or end is None or not citation.start <= start < end <= citation.end:
-        return citation.quote, "", ""
-    first, last = start - citation.start, end - citation.start
-    return citation.quote[:first], citation.quote[first:last], citation.quote[last:]
-
-
 def _quote_markdown(citation: Citation) -> str:
-    before, answer, after = quote_parts(citation)
+    before, answer, after = citation.quote_parts()
     text = f"{before}**{answer}**{after}" if answer else before
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines() or [""])
 

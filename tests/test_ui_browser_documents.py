@@ -8,6 +8,7 @@ Each test keeps screenshots (desktop and phone width) of the states it checks un
 from __future__ import annotations
 
 import pytest
+from ui_fixtures import ask_in_page as ask
 from ui_fixtures import needs_chromium, open_page, shots
 
 from qa.ui_documents import DELETE_MODES
@@ -23,17 +24,6 @@ def page(browser, app_url):
     page = open_page(browser, app_url)
     yield page
     page.context.close()
-
-
-def ask(page, question: str, timeout: float = 60_000):
-    before = page.locator(BOT).count()
-    page.locator("#qa-question textarea").fill(question)
-    page.locator("#qa-question textarea").press("Enter")
-    page.wait_for_function(
-        """([bot, before]) => { const bots = document.querySelectorAll(bot);
-            return bots.length > before && !bots[bots.length - 1].querySelector('.qa-pending'); }""",
-        arg=[BOT, before], timeout=timeout)
-    return page.locator(BOT).last
 
 
 def choose(page, elem_id: str, value: str) -> None:

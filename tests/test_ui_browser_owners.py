@@ -17,6 +17,7 @@ import httpx
 import pytest
 from test_ui import ScriptedEngine
 from ui_fixtures import REPO, free_port, needs_chromium, open_page, seeds_settings, serve_app, shots
+from ui_fixtures import ask_in_page as ask
 
 from qa.history import History
 from qa.ui import create_app
@@ -27,18 +28,6 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 BOT = "#qa-chat [data-testid='bot']"
 USER = "#qa-chat [data-testid='user']"
 QUESTION = "Which battery suppliers did Xiaomi pick?"
-
-
-def ask(page, question: str, timeout: float = 60_000):
-    """Ask in the page and return the finished last reply."""
-    before = page.locator(BOT).count()
-    page.locator("#qa-question textarea").fill(question)
-    page.locator("#qa-question textarea").press("Enter")
-    page.wait_for_function(
-        """([bot, before]) => { const bots = document.querySelectorAll(bot);
-            return bots.length > before && !bots[bots.length - 1].querySelector('.qa-pending'); }""",
-        arg=[BOT, before], timeout=timeout)
-    return page.locator(BOT).last
 
 
 def listed(page) -> list[str]:

@@ -102,3 +102,18 @@ def shots(page, folder: Path, name: str) -> None:
         page.wait_for_timeout(400)
         page.screenshot(path=folder / f"{name}-{width}.png")
     page.set_viewport_size(size)
+
+
+BOT = "#qa-chat [data-testid='bot']"
+
+
+def ask_in_page(page, question: str, timeout: float = 60_000):
+    """Ask in the page and return the finished last reply."""
+    before = page.locator(BOT).count()
+    page.locator("#qa-question textarea").fill(question)
+    page.locator("#qa-question textarea").press("Enter")
+    page.wait_for_function(
+        """([bot, before]) => { const bots = document.querySelectorAll(bot);
+            return bots.length > before && !bots[bots.length - 1].querySelector('.qa-pending'); }""",
+        arg=[BOT, before], timeout=timeout)
+    return page.locator(BOT).last
