@@ -10,17 +10,19 @@ removed) as the most answers that keeps answered-unanswerable questions under a 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from qa.ranking import Candidate
 
 DECISION_FILE = "decision.json"
 
+UNREAD_LOGIT = -10.0
 FEATURES: dict[str, Callable[[Candidate], float]] = {
-    "reader_logit": lambda c: c.reader_logit if c.reader_logit is not None else -10.0,
+    "reader_logit": lambda c: c.reader_logit if c.reader_logit is not None else UNREAD_LOGIT,
     "dense": lambda c: c.dense,
     "coverage": lambda c: c.coverage,
     "coverage_cubed": lambda c: c.coverage ** 3,
@@ -29,6 +31,43 @@ FEATURES: dict[str, Callable[[Candidate], float]] = {
     "chunk_first": lambda c: 1.0 / (1.0 + c.chunk_rank),
     "keyword_hit": lambda c: float(c.keyword_hit),
 }
+BASE = list(FEATURES)
+_LOGIT, _DENSE = BASE.index("reader_logit"), BASE.index("dense")
+
+
+def _question_context(base: np.ndarray) -> dict[str, np.ndarray]:
+    """What the other read sentences say about each one: a question whose best sentence is only a little
+    better than the rest, or whose every sentence is far from it in meaning, is not answered here."""
+    logits, dense = base[:, _LOGIT], base[:, _DENSE]
+    ordered = np.sort(logits)[::-1]
+    runner_up = np.where(logits >= ordered[0], ordered[1] if len(ordered) > 1 else UNREAD_LOGIT, ordered[0])
+    share = np.exp(logits - ordered[0])
+    best_dense = np.full(len(base), dense.max())
+    return {
+        "logit_gap": logits - runner_up,
+        "logit_share": share / share.sum(),
+        "best_dense": best_dense,
+        "mean_dense": np.full(len(base), dense.mean()),
+        "mean_logit": np.full(len(base), logits.mean()),
+        "logit_x_best_dense": logits * best_dense,
+        "dense_squared": dense ** 2,
+        "best_dense_squared": best_dense ** 2,
+    }
+
+
+QUESTION_FEATURES = list(_question_context(np.zeros((1, len(BASE)))))
+ALL_FEATURES = BASE + QUESTION_FEATURES
+
+
+def feature_matrix(base: np.ndarray) -> np.ndarray:
+    """One question's read sentences: their FEATURES (columns in BASE order) followed by QUESTION_FEATURES."""
+    if len(base) == 0:
+        return np.zeros((0, len(ALL_FEATURES)))
+    return np.hstack([base, np.column_stack(list(_question_context(base).values()))])
+
+
+def base_features(candidates: Sequence[Candidate]) -> np.ndarray:
+    return np.array([[FEATURES[name](c) for name in BASE] for c in candidates], dtype=np.float64).reshape(-1, len(BASE))
 
 
 @dataclass(frozen=True)
@@ -41,16 +80,19 @@ class Decision:
     threshold: float
 
     def __post_init__(self) -> None:
-        unknown = set(self.features) - set(FEATURES)
+        unknown = set(self.features) - set(ALL_FEATURES)
         if unknown or len(self.features) != len(self.weights):
             raise ValueError(f"a decision over unknown features {sorted(unknown)} or with mismatched weights")
 
-    def vector(self, candidate: Candidate) -> list[float]:
-        return [FEATURES[name](candidate) for name in self.features]
+    def probabilities(self, read: Sequence[Candidate]) -> np.ndarray:
+        """P(answers) for each of one question's read sentences, judged together."""
+        columns = [ALL_FEATURES.index(name) for name in self.features]
+        z = self.bias + feature_matrix(base_features(read))[:, columns] @ np.array(self.weights)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
     def probability(self, candidate: Candidate) -> float:
-        z = self.bias + sum(w * x for w, x in zip(self.weights, self.vector(candidate)))
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        """P(answers) of a sentence judged on its own (the only one read)."""
+        return float(self.probabilities([candidate])[0])
 
     def accepts(self, best: Candidate | None) -> bool:
         return best is not None and best.reader_logit is not None and best.probability >= self.threshold

@@ -174,7 +174,8 @@ class SentenceRanker:
             candidate.reader_logit = reading.logit
             candidate.answer_span = reading.span
             candidate.span_score = reading.span_score
-            candidate.probability = self.decision.probability(candidate)
+        for candidate, probability in zip(read, self.decision.probabilities(read)):
+            candidate.probability = float(probability)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.
         ordered = sorted(read, key=lambda c: -c.probability) + candidates[self.reader_candidates:]
         return Evidence(question, standalone, ordered, passages)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from qa.answer import ExtractiveAnswerer, make_citation
-from qa.decision import DECISION_FILE, Decision, load_decision
+from qa.decision import ALL_FEATURES, DECISION_FILE, Decision, base_features, feature_matrix, load_decision
 from qa.ranking import Candidate, Evidence
 from qa.reader import (
     MANIFEST_FILE,
@@ -91,6 +91,23 @@ def test_the_decision_is_a_logistic_model_over_named_features():
     assert not decision.with_threshold(0.7).accepts(answering)
     unread = candidate("x y z w", logit=None, probability=0.99)
     assert not decision.accepts(unread) and not decision.accepts(None)
+
+
+def test_question_context_judges_each_sentence_beside_the_others_read_for_the_question():
+    read = [candidate("a b c d", logit=3.0), candidate("e f g h", logit=1.0), candidate("i j k l", logit=-1.0)]
+    for c, dense in zip(read, (0.6, 0.2, 0.1)):
+        c.dense = dense
+    matrix = feature_matrix(base_features(read))
+    column = {name: matrix[:, ALL_FEATURES.index(name)] for name in ALL_FEATURES}
+    assert column["logit_gap"].tolist() == [2.0, -2.0, -4.0]  # the best's lead; the others' distance to it
+    assert column["logit_share"].sum() == pytest.approx(1.0) and column["logit_share"][0] > 0.8
+    assert column["best_dense"].tolist() == pytest.approx([0.6] * 3)
+    assert column["mean_dense"].tolist() == pytest.approx([0.3] * 3)
+    alone = feature_matrix(base_features(read[:1]))
+    assert alone[0, ALL_FEATURES.index("logit_gap")] == 13.0  # against an unread sentence's logit
+    assert feature_matrix(base_features([])).shape == (0, len(ALL_FEATURES))
+    decision = Decision(("logit_gap",), (1.0,), 0.0, 0.5)
+    assert decision.probabilities(read).tolist() == pytest.approx(1 / (1 + np.exp(-np.array([2.0, -2.0, -4.0]))))
 
 
 def test_decisions_round_trip_and_reject_unknown_features(tmp_path):

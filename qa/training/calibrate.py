@@ -23,17 +23,22 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.config import Settings
-from qa.decision import FEATURES, Decision
+from qa.decision import ALL_FEATURES, FEATURES, Decision, feature_matrix
 from qa.engine import Engine
 from qa.evaluation.gold import GoldItem
 from qa.evaluation.metrics import contains_any
 from qa.evaluation.squad import build_joint_dataset
 
-TARGET_UNANSWERED = 0.03  # on dev; the goal on unseen articles is <= 5%
+TARGET_UNANSWERED = 0.04  # on dev, both kinds pooled; the goal on unseen articles is <= 5%
 L2 = 1e-2
+_SENTENCE = ("reader_logit", "span_score", "coverage", "kind", "chunk_first", "keyword_hit")
 VARIANTS: dict[str, tuple[str, ...]] = {
-    # No dense similarity: it says "same topic", which is what same-topic unanswerable questions have too.
-    "reader + features": ("reader_logit", "span_score", "coverage", "kind", "chunk_first", "keyword_hit"),
+    # Dense similarity said "same topic" alone; beside the question's best and mean similarity it also says
+    # "nothing here is about this question", the sign of an article that is not in the corpus.
+    "reader + features + question context": (*_SENTENCE, "dense", "logit_gap", "logit_share", "best_dense",
+                                             "mean_dense", "mean_logit", "logit_x_best_dense", "dense_squared",
+                                             "best_dense_squared"),
+    "reader + features": _SENTENCE,
     "reader alone": ("reader_logit", "span_score"),
     "features alone (light model)": ("dense", "coverage", "coverage_cubed", "kind", "chunk_first", "keyword_hit"),
 }
@@ -45,7 +50,7 @@ class QuestionRows:
     """The read candidates of one question: feature matrix (all FEATURES) and which contain an answer."""
 
     answerable: bool
-    features: np.ndarray
+    features: np.ndarray  # FEATURES only; feature_matrix adds the question's context
     labels: np.ndarray
     prefilter: np.ndarray  # the engine's fixed pre-reader blend, for the hand-fitted baseline
 
@@ -99,8 +104,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
 
 
 def _columns(variant: tuple[str, ...]) -> list[int]:
-    names = list(FEATURES)
-    return [names.index(name) for name in variant]
+    return [ALL_FEATURES.index(name) for name in variant]
 
 
 def best_scores(questions: Sequence[QuestionRows], score) -> list[tuple[float, bool, bool]]:
@@ -158,12 +162,12 @@ def compare(dev: list[QuestionRows], test: list[QuestionRows]) -> list[Compariso
     results = []
     for variant, names in VARIANTS.items():
         columns = _columns(names)
-        x = np.vstack([q.features[:, columns] for q in dev if len(q.labels)])
+        x = np.vstack([feature_matrix(q.features)[:, columns] for q in dev if len(q.labels)])
         y = np.concatenate([q.labels for q in dev if len(q.labels)])
         weights, bias = fit_logistic(x, y)
 
         def probability(q: QuestionRows, columns=columns, weights=weights, bias=bias) -> np.ndarray:
-            return 1.0 / (1.0 + np.exp(-(q.features[:, columns] @ weights + bias)))
+            return 1.0 / (1.0 + np.exp(-(feature_matrix(q.features)[:, columns] @ weights + bias)))
 
         dev_outcomes, dev_same = best_scores(dev, probability), best_scores(without_answers(dev), probability)
         threshold = threshold_for([*dev_outcomes, *dev_same])

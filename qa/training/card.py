@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qa.training.calibrate import TARGET_UNANSWERED, Comparison
+from qa.training.calibrate import CHOSEN, TARGET_UNANSWERED, Comparison
 
 
 def comparison_table(comparisons: list[Comparison]) -> str:
@@ -22,7 +22,7 @@ def comparison_table(comparisons: list[Comparison]) -> str:
 
 def write_card(out: Path, manifest: dict[str, Any], comparisons: list[Comparison], dev_questions: int,
                test_questions: int, config: dict[str, Any]) -> Path:
-    chosen = next(c for c in comparisons if c.decision is not None)
+    chosen = next(c for c in comparisons if c.variant == CHOSEN)
     text = f"""# qa reader: answer-sentence selection for extractive answers
 
 A cross-encoder that reads (question, candidate sentence + the sentence before it) and gives
