@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from qa.formats import page_at
 from qa.ranking import FIGURE_TOKEN, Candidate, Evidence, asks_for_figure
 from qa.schema import Citation
 
@@ -159,7 +160,8 @@ def make_citation(number: int, candidate: Candidate, with_answer: bool = False) 
                     score=round(candidate.probability, 4), context=candidate.context,
                     context_start=candidate.context_start,
                     answer_start=record.start + answer[0] if answer else None,
-                    answer_end=record.start + answer[1] if answer else None)
+                    answer_end=record.start + answer[1] if answer else None,
+                    page=page_at(candidate.pages, record.start))
 
 
 def _repeats(candidate: Candidate, earlier: Candidate) -> bool:

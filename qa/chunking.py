@@ -11,6 +11,7 @@ from llama_index.core.schema import BaseNode, Document, NodeRelationship, TextNo
 from llama_index.core.utils import get_tokenizer
 from pydantic import Field, PrivateAttr
 
+from qa.formats import chunk_pages
 from qa.sentences import Span, published_date, sentence_spans
 
 
@@ -83,18 +84,29 @@ class SentenceChunker(NodeParser):
             text = document.get_content()
             # Identical files under two names must not share chunk ids.
             prefix = hashlib.sha256(f"{document.metadata['source']}\0{document.metadata['content_hash']}".encode()).hexdigest()[:20]
+            page_starts = document.metadata.get("page_starts") or ()
+            metadata = {key: value for key, value in document.metadata.items() if key != "page_starts"}
             for number, span in enumerate(self.chunk_spans(text)):
+                if page_starts:  # the pages this chunk spans, so its citations can name theirs
+                    metadata = {**metadata, "pages": chunk_pages(page_starts, span.start, span.end)}
                 chunks.append(
                     TextNode(
                         id_=f"{prefix}-{number}",
                         text=text[span.start:span.end],
                         start_char_idx=span.start,
                         end_char_idx=span.end,
-                        metadata=dict(document.metadata),
+                        metadata=dict(metadata),
                         relationships={NodeRelationship.SOURCE: document.as_related_node_info()},
                     )
                 )
         return chunks
+
+
+    def _postprocess_parsed_nodes(self, nodes: list[BaseNode], parent_doc_map: dict[str, Document]) -> list[BaseNode]:
+        nodes = super()._postprocess_parsed_nodes(nodes, parent_doc_map)
+        for node in nodes:  # llama-index merges the document's metadata back in; its page list is not the chunk's
+            node.metadata.pop("page_starts", None)
+        return nodes
 
 
 def _word_ends(text: str, span: Span) -> list[int]:
@@ -107,9 +119,12 @@ def _word_ends(text: str, span: Span) -> list[int]:
 
 
 def to_llama_documents(documents: Sequence[Any]) -> list[Document]:
-    """llama-index Documents for qa's SourceDocuments, keyed by source name."""
-    return [
-        Document(id_=doc.source, text=doc.text, metadata={
-            "source": doc.source, "content_hash": doc.content_hash, "published": published_date(doc.text)})
-        for doc in documents
-    ]
+    """llama-index Documents for qa's SourceDocuments, keyed by source name; a paged document's page
+    starts ride along for the chunker, which gives each chunk its own pages instead."""
+    result = []
+    for doc in documents:
+        metadata = {"source": doc.source, "content_hash": doc.content_hash, "published": published_date(doc.text)}
+        if getattr(doc, "page_starts", ()):
+            metadata["page_starts"] = list(doc.page_starts)
+        result.append(Document(id_=doc.source, text=doc.text, metadata=metadata))
+    return result

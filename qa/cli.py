@@ -22,7 +22,8 @@ def _print_answer(answer: Answer) -> None:
     if answer.citations:
         print("\nClosest passages:" if answer.refused else "\nSources:", file=out)
         for citation in answer.citations:
-            print(f"  [{citation.number}] {citation.source} (characters {citation.start}-{citation.end})", file=out)
+            where = f"{citation.source}{citation.page_note} (characters {citation.start}-{citation.end})"
+            print(f"  [{citation.number}] {where}", file=out)
             print(f"      \"{' '.join(citation.quote_marked().split())}\"", file=out)
 
 
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ingest = commands.add_parser("ingest", help="index a folder (default: the corpus folder, seeds/)")
-    ingest.add_argument("folder", nargs="?", type=Path, help="folder of .txt, .md and .html files")
+    ingest.add_argument("folder", nargs="?", type=Path, help="folder of .txt, .md, .html, .pdf and .docx files")
     ingest.add_argument("--rebuild", action="store_true",
                         help="drop the index and build it anew (after changing the model or chunk settings)")
     ingest.set_defaults(run=cmd_ingest)

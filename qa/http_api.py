@@ -115,7 +115,7 @@ def api_router(engine: Engine, answering: Answering) -> APIRouter:
     def documents() -> list[dict[str, Any]]:
         return [asdict(indexed) for _, indexed in sorted(engine.indexed_files().items())]
 
-    @router.post("/documents", status_code=201, summary="Add files (.txt, .md, .html) and index them")
+    @router.post("/documents", status_code=201, summary="Add files (.txt, .md, .html, .pdf, .docx) and index them")
     async def upload(files: Annotated[list[UploadFile], File(description="One or more files")]) -> dict[str, Any]:
         uploads = [(upload.filename or "", await upload.read()) for upload in files]
         return await run_in_threadpool(add_files, engine, uploads)

@@ -28,7 +28,7 @@ def citation_node(citation: Citation) -> NodeWithScore:
         id_=f"{citation.source}:{citation.start}-{citation.end}", text=citation.quote,
         start_char_idx=citation.start, end_char_idx=citation.end,
         metadata={"source": citation.source, "citation": citation.number, "answer_start": citation.answer_start,
-                  "answer_end": citation.answer_end},
+                  "answer_end": citation.answer_end, "page": citation.page},
     )
     return NodeWithScore(node=node, score=citation.score)
 

@@ -62,7 +62,7 @@ def reply_text(answer: Answer) -> str:
     """The assistant message: the answer with its [n] markers, then the numbered sources; a refusal as it is."""
     if answer.refused or not answer.citations:
         return answer.text
-    sources = [f"- [{c.number}] {c.source}, characters {c.start}-{c.end}: \"{' '.join(c.quote.split())}\""
+    sources = [f"- [{c.number}] {c.source}{c.page_note}, characters {c.start}-{c.end}: \"{' '.join(c.quote.split())}\""
                for c in answer.citations]
     return "\n".join([answer.text, "", "Sources:", *sources])
 

@@ -97,6 +97,7 @@ class Candidate:
     span_score: float = -20.0  # the reader's confidence in the answer span it found
     probability: float = 0.0  # the decision model's P(this sentence answers the question)
     answer_span: tuple[int, int] | None = None  # characters of record.text the reader points at
+    pages: str = ""  # its chunk's pages (qa.formats.chunk_pages), for documents that have pages
 
     @property
     def prefilter(self) -> float:
@@ -139,7 +140,7 @@ def candidates_of(question: str, standalone: str, query_vector: np.ndarray, pass
             dense=float(np.dot(query_vector, record.vector)),
             coverage=sum(part.of(present) for part in coverage) / len(coverage),
             kind=kind_match(question, record.text), terms=present, chunk_rank=ranks[record.chunk_id],
-            keyword_hit="keyword_score" in chunk.metadata,
+            keyword_hit="keyword_score" in chunk.metadata, pages=chunk.metadata.get("pages", ""),
         )
         # A sentence in two overlapping chunks has two late-chunked vectors: keep the better reading.
         if key not in best or found.prefilter > best[key].prefilter:

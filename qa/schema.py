@@ -25,6 +25,12 @@ class Citation:
     context_start: int = 0
     answer_start: int | None = None
     answer_end: int | None = None
+    page: int | None = None  # the page the quote starts on, for documents that have pages (PDF)
+
+    @property
+    def page_note(self) -> str:
+        """", p. 12" after the source name when the quote is on a page, else ""."""
+        return f", p. {self.page}" if self.page is not None else ""
 
     def quote_parts(self) -> tuple[str, str, str]:
         """The quote split around the reader's answer span: (before, answer, after); all in `before` without one."""

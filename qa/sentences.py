@@ -45,11 +45,22 @@ def is_boilerplate(sentence: str) -> bool:
     return bool(_BOILERPLATE.match(sentence))
 
 
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.")
+_LONGEST_ABBREVIATION = 16  # longer words are never abbreviations; bounds the look-back
+
+
 def _ends_with_abbreviation(text: str, period_at: int) -> bool:
-    word = re.search(r"([A-Za-z.]+)$", text[:period_at])
-    if word is None:
+    """Whether the word right before the full stop at `period_at` is an abbreviation or an initial.
+
+    Looks back at most a few characters from the full stop (never at the whole text before it),
+    so splitting stays linear in the length of the text.
+    """
+    start = period_at
+    while start > 0 and period_at - start <= _LONGEST_ABBREVIATION and text[start - 1] in _WORD_CHARS:
+        start -= 1
+    if period_at - start > _LONGEST_ABBREVIATION:
         return False
-    token = word.group(1).lower().strip(".")
+    token = text[start:period_at].lower().strip(".")
     return token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
 
 

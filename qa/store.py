@@ -172,7 +172,7 @@ class ChromaStore:
                 metadatas=[
                     {"source": chunk.metadata["source"], "content_hash": chunk.metadata["content_hash"],
                      "start": chunk.start_char_idx, "end": chunk.end_char_idx, "indexed_at": now,
-                     "published": chunk.metadata.get("published", ""),
+                     "published": chunk.metadata.get("published", ""), "pages": chunk.metadata.get("pages", ""),
                      **_pack_sentences(by_chunk.get(chunk.id_, []), self.signature["embed_dimension"])}
                     for chunk in batch
                 ],
@@ -250,7 +250,8 @@ def _unpack_sentences(chunk_id: str, text: str, meta: dict[str, Any], dimension:
 
 
 def _node(id_: str, text: str, meta: dict[str, Any]) -> TextNode:
-    metadata = {"source": meta["source"], "content_hash": meta["content_hash"], "published": meta.get("published", "")}
+    metadata = {"source": meta["source"], "content_hash": meta["content_hash"], "published": meta.get("published", ""),
+                "pages": meta.get("pages", "")}
     # Keyword search reads node text "as embedded"; file names and hashes are not content.
     return TextNode(id_=id_, text=text, start_char_idx=int(meta["start"]), end_char_idx=int(meta["end"]),
                     metadata=metadata, excluded_embed_metadata_keys=list(metadata),

@@ -84,7 +84,7 @@ def create_app(engine: Engine, examples: list[str] | None = None, history: Histo
                 with gr.Row(visible=False, elem_id="qa-replace-row") as replace_row:
                     replace = gr.Button("Replace the file", variant="stop", size="sm", elem_id="qa-replace")
                     keep = gr.Button("Keep the original", size="sm", elem_id="qa-keep")
-                gr.Markdown("Add files (.txt, .md, .html)", elem_id="qa-upload-label")
+                gr.Markdown("Add files (.txt, .md, .html, .pdf, .docx)", elem_id="qa-upload-label")
                 uploader = gr.File(show_label=False, file_count="multiple", elem_id="qa-upload", height=120)
                 reindex = gr.Button("Re-index the folder", elem_id="qa-reindex")
                 with gr.Accordion("Manage a document", open=False, elem_id="qa-manage"):

@@ -74,7 +74,8 @@ def source_block(citation: Citation) -> str:
     opener = (f'<button type="button" class="qa-open" data-source="{_attr(citation.source)}" '
               f'data-start="{citation.start}" data-end="{citation.end}">Open document</button>')
     head = (f'<div class="qa-source-head"><span class="qa-ref-label">[{citation.number}]</span> '
-            f'<code>{html.escape(citation.source)}</code> · characters {citation.start}–{citation.end} {opener}</div>')
+            f'<code>{html.escape(citation.source)}</code>{html.escape(citation.page_note)}'
+            f' · characters {citation.start}–{citation.end} {opener}</div>')
     quote = f'<div class="qa-quote">{_marked_quote(citation)}</div>'
     offset = citation.start - citation.context_start
     context = ""

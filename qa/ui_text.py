@@ -14,7 +14,7 @@ def _quote_markdown(citation: Citation) -> str:
 
 
 def citation_markdown(citation: Citation) -> str:
-    return (f"[{citation.number}] `{citation.source}`, characters {citation.start}–{citation.end}\n"
+    return (f"[{citation.number}] `{citation.source}`{citation.page_note}, characters {citation.start}–{citation.end}\n"
             f"{_quote_markdown(citation)}")
 
 

@@ -103,7 +103,7 @@ def test_completion_carries_citations_with_spans_and_the_refusal_flag():
     assert body["refused"] is True
     assert body["citations"][0] == {"number": 1, "source": "docs/minutes.txt", "quote": QUOTE, "start": 12,
                                     "end": 12 + len(QUOTE), "score": 0.8, "context": "", "context_start": 0,
-                                    "answer_start": 28, "answer_end": 34}
+                                    "answer_start": 28, "answer_end": 34, "page": None}
 
 
 @pytest.mark.parametrize("text", ["", "one", "a b c d e f g h i j k l m n o p q", "x  y\n\nz ", "[1]\n- a"])
