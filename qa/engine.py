@@ -25,6 +25,7 @@ from qa.documents import (
 )
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import Ingestor, IngestReport, Progress
+from qa.integrity import IndexWatch
 from qa.questions import condense, validate_question
 from qa.ranking import Evidence, SentenceRanker
 from qa.reader import Reader, default_model_dir, load_reader
@@ -49,19 +50,33 @@ class Engine:
         self.reader = reader or load_reader(model_dir)
         self.decision: Decision = choose_decision(settings.decision, model_dir).with_threshold(settings.refusal_threshold)
         self.ranker = SentenceRanker(self.reader, self.decision, settings.reader_candidates)
-        signature = index_signature(settings, MODEL_ID, self.embedder.dimension)
-        self.store = ChromaStore(settings, signature, check_signature=not rebuilding)
         self.chunker = SentenceChunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
-        self.retriever = HybridRetriever(
-            self.store, self.embedder, settings.dense_top_k, settings.keyword_top_k, settings.top_k
-        )
+        self._open_index(rebuilding)
         self.answerer = make_answerer(settings)
         self._ingest_lock = threading.Lock()
+        self._reopen_lock = threading.Lock()
+
+    def _open_index(self, rebuilding: bool) -> None:
+        signature = index_signature(self.settings, MODEL_ID, self.embedder.dimension)
+        self.store = ChromaStore(self.settings, signature, check_signature=not rebuilding)
+        self.retriever = HybridRetriever(
+            self.store, self.embedder, self.settings.dense_top_k, self.settings.keyword_top_k, self.settings.top_k
+        )
+        self._watch = None if self.settings.chroma_host else IndexWatch(self.settings.index_dir)
+
+    def _follow_index(self, rebuilding: bool = False) -> None:
+        """Another process rebuilt the index folder (or this rebuild finds it damaged): open it afresh.
+        A folder deleted under this process is an IndexCorrupt naming `qa ingest --rebuild`."""
+        with self._reopen_lock:
+            if self._watch is not None and self._watch.needs_reopen(rebuilding):
+                self.store.close()
+                self._open_index(rebuilding)
 
     def ingest(self, folder: Path | None = None, rebuild: bool = False, show_progress: bool = False,
                progress: Progress | None = None) -> IngestReport:
         """Index `folder` (the settings' corpus folder by default); one ingestion at a time."""
         with self._ingest_lock:
+            self._follow_index(rebuilding=rebuild)
             ingestor = Ingestor(self.store, self.chunker, self.embedder)
             report = ingestor.ingest(folder or self.settings.corpus_dir, rebuild, show_progress, progress)
             self.retriever.refresh()
@@ -136,6 +151,7 @@ class Engine:
         `sources`, when given, limits the evidence to those files (names as in `indexed_files()`).
         """
         question = validate_question(question, self.settings.max_question_chars)
+        self._follow_index()
         if self.retriever.chunk_count == 0:
             raise EmptyIndex("The index is empty. Add documents and run `qa ingest` (or re-index in the chat).")
         standalone = condense(question, history)

@@ -95,6 +95,10 @@ class StoreUnavailable(QAError):
     """The Chroma server or folder cannot be reached."""
 
 
+class IndexCorrupt(StoreUnavailable):
+    """The local index's files are damaged; `qa ingest --rebuild` moves them aside and builds anew."""
+
+
 class UnknownDocument(QAError):
     """No indexed file has that name."""
 

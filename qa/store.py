@@ -21,6 +21,7 @@ from chromadb.config import Settings as ChromaSettings
 from llama_index.core.schema import TextNode
 
 from qa.config import Settings
+from qa.integrity import check_index, repair
 from qa.schema import IndexMismatch, StoreUnavailable
 
 # Changing how chunks are cut or stored changes every record: part of the signature like the model.
@@ -99,6 +100,8 @@ class ChromaStore:
         self.settings = settings
         self.signature = signature
         self._check_signature = check_signature
+        if not settings.chroma_host:  # damaged files can crash chromadb: check them first; a rebuild moves them aside
+            (check_index if check_signature else repair)(settings.index_dir)
         self._client = _client(settings)
         self._chunks_name = f"{settings.collection}-chunks"
         self._chunks = self._open(self._chunks_name)
@@ -121,6 +124,11 @@ class ChromaStore:
                 "Rebuild it with `qa ingest --rebuild`, or restore the settings it was built with."
             )
         return collection
+
+    def close(self) -> None:
+        """Let go of the Chroma client, whose cached state belongs to the folder as it was."""
+        with contextlib.suppress(Exception):
+            self._client.close()
 
     @_reports_outage
     def rebuild(self) -> None:
