@@ -65,8 +65,9 @@ def check_index(folder: Path, retry_after: float = 1.0) -> None:
     for attempt in range(2):
         try:
             return _check(Path(folder))
-        except Damage as damage:
+        except Exception as error:  # Damage, or files so odd that reading them failed some other way
             if attempt or retry_after <= 0:
+                damage = error if isinstance(error, Damage) else f"{type(error).__name__}: {error}"
                 raise IndexCorrupt(rebuild_hint(folder).format(damage)) from None
             time.sleep(retry_after)
 
@@ -94,6 +95,7 @@ def read_segments(database: Path) -> list[VectorSegment]:
         connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     except sqlite3.Error as error:
         raise Damage(f"{SQLITE_FILE} cannot be opened: {error}") from None
+    connection.text_factory = lambda raw: raw.decode("utf-8", "replace")  # damage reports quote garbled bytes
     try:
         return _read_segments(connection)
     except sqlite3.DatabaseError as error:
@@ -101,6 +103,8 @@ def read_segments(database: Path) -> list[VectorSegment]:
             log.warning("index check skipped: %s", error)  # busy or locked: chromadb will wait or say so
             return []
         raise Damage(f"{SQLITE_FILE}: {error}") from None
+    except UnicodeDecodeError:  # SQLite's own error message quoted garbled bytes
+        raise Damage(f"{SQLITE_FILE} fails SQLite's check") from None
     finally:
         connection.close()
 
@@ -127,7 +131,7 @@ def _check_sqlite_header(database: Path) -> None:
 def _read_segments(connection: sqlite3.Connection) -> list[VectorSegment]:
     (verdict,), *more = connection.execute("PRAGMA quick_check").fetchall()
     if verdict != "ok":
-        raise Damage(f"{SQLITE_FILE} fails SQLite's check: {verdict}{' ...' if more else ''}")
+        raise Damage(f"{SQLITE_FILE} fails SQLite's check: {verdict[:200]}{' ...' if more else ''}")
     tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables:
         return []  # created, never written: chromadb sets it up

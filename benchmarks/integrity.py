@@ -1,0 +1,83 @@
+"""What the index check (qa/integrity.py) adds to opening an index; prints numbers, asserts nothing.
+
+    python benchmarks/integrity.py [--chunks 20000] [--rounds 5]
+
+Builds a qa-shaped Chroma index in a temporary folder with random 384-dimension vectors and five
+sentence vectors per chunk (the sqlite then holds what a real index of that many chunks holds),
+then times, warm: the whole check, its SQLite part (header and PRAGMA quick_check), and opening
+the store with chromadb plus counting its chunks, which every start does anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from llama_index.core.schema import TextNode
+
+from qa.config import Settings
+from qa.integrity import check_index, read_segments
+from qa.store import ChromaStore, SentenceRecord, index_signature
+
+DIMENSION = 384
+
+
+def build(folder: Path, chunks: int) -> Settings:
+    settings = Settings(index_dir=folder, corpus_dir=folder / "corpus")
+    store = ChromaStore(settings, index_signature(settings, "bench", DIMENSION))
+    rng = np.random.default_rng(0)
+    step = 2000
+    for first in range(0, chunks, step):
+        names = [f"c{n:07d}" for n in range(first, min(first + step, chunks))]
+        nodes = [TextNode(id_=name, text="word " * 30, start_char_idx=0, end_char_idx=150,
+                          metadata={"source": f"file{int(name[1:]) // 4}.txt", "content_hash": "h"}) for name in names]
+        sentences = [SentenceRecord(name, "", 30 * s, 30 * s + 30, "", rng.normal(size=DIMENSION).astype(np.float32))
+                     for name in names for s in range(5)]
+        store.add(nodes, rng.normal(size=(len(names), DIMENSION)).astype(np.float32), sentences)
+    store.close()
+    return settings
+
+
+def timed(function, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "index"
+        start = time.perf_counter()
+        settings = build(folder, args.chunks)
+        print(f"built {args.chunks} chunks in {time.perf_counter() - start:.1f} s")
+        sqlite_mb = (folder / "chroma.sqlite3").stat().st_size / 1e6
+        graph_mb = sum(path.stat().st_size for path in folder.glob("*-*/*")) / 1e6
+        print(f"chroma.sqlite3 {sqlite_mb:.1f} MB, vector graph files {graph_mb:.1f} MB")
+        check = timed(lambda: check_index(folder, retry_after=0), args.rounds)
+        sqlite_part = timed(lambda: read_segments(folder / "chroma.sqlite3"), args.rounds)
+        signature = index_signature(settings, "bench", DIMENSION)
+
+        def open_store() -> None:
+            store = ChromaStore(settings, signature)
+            store.chunk_count()
+            store.close()
+
+        opened = timed(open_store, args.rounds)
+        print(f"check_index: {check:.0f} ms (SQLite header, quick_check and ids: {sqlite_part:.0f} ms; "
+              f"graph files: {check - sqlite_part:.0f} ms)")
+        print(f"opening the store and counting, check included: {opened:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
