@@ -76,6 +76,8 @@ def _reports_outage(method: Callable) -> Callable:
         except (IndexMismatch, StoreUnavailable):
             raise
         except Exception as error:
+            if not self.settings.chroma_host:  # damaged files: an IndexCorrupt that says how to recover
+                check_index(self.settings.index_dir, retry_after=0)
             raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
 
     return guarded

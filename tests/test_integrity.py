@@ -1,4 +1,4 @@
-"""The index checks of qa/integrity.py on hand-built HNSW and SQLite files, and on real Chroma folders."""
+"""The index checks of qa/integrity.py and qa/hnsw_files.py on hand-built HNSW and SQLite files, and on real Chroma folders."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from llama_index.core.schema import TextNode
 
 from qa.config import Settings
-from qa.integrity import Damage, IndexWatch, VectorSegment, check_hnsw, check_index, repair, set_aside
+from qa.hnsw_files import Damage, VectorSegment, check_hnsw
+from qa.integrity import IndexWatch, check_index, repair, set_aside
 from qa.schema import IndexCorrupt
 from qa.store import ChromaStore, SentenceRecord
 

@@ -156,3 +156,16 @@ def test_a_rebuild_in_the_running_engine_moves_a_damaged_index_aside(root: Path,
     engine.store.close()
     fresh = run_qa(root, "ask", QUESTION)  # and a new process opens it cleanly
     assert fresh.returncode == 0 and ANSWER in fresh.stdout
+
+
+def test_damage_under_a_running_engine_is_named_and_another_process_rebuild_recovers(
+        root: Path, embedder: MiniLMEmbedding) -> None:
+    engine = Engine(settings(root, "small"), embedder=embedder)
+    assert ANSWER in engine.ask(QUESTION).text
+    DAMAGE["garbled sqlite"](root)  # in place: the engine's open file
+    with pytest.raises(IndexCorrupt, match=f"damaged.*{REBUILD}"):
+        engine.ask(QUESTION)
+    rebuilt = run_qa(root, "ingest", "--rebuild", corpus="small")
+    assert rebuilt.returncode == 0 and "Moved the damaged index to" in rebuilt.stderr, rebuilt.stderr[-2000:]
+    assert ANSWER in engine.ask(QUESTION).text
+    assert engine.retriever.chunk_count < 100
