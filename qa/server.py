@@ -7,6 +7,7 @@ settings say; `running()` serves it in a background thread (tests, benchmarks).
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from qa.http_common import (
     install_error_handlers,
     is_loopback,
 )
+from qa.http_login import LoginThrottle
 from qa.openai_api import openai_router
 
 DESCRIPTION = """Ask questions of a folder of documents; every answer cites the exact spans it quotes.
@@ -60,6 +62,7 @@ def create_server(engine: Engine, settings: Settings | None = None, chat: bool =
 
         gr.mount_gradio_app(app, create_app(engine).queue(), path="/", server_name=settings.host,
                             server_port=settings.port, **launch_options(settings))
+        app.add_middleware(LoginThrottle)  # Gradio's /login has no limit on password guessing
     return app
 
 
@@ -90,6 +93,21 @@ def run(settings: Settings | None = None) -> None:
     for note in startup_notes(settings):
         print(note, flush=True)
     _Server(app, settings.host, settings.port).run()
+
+
+def main() -> int:
+    """`python app.py`: serve, or say in one line what stops qa from starting (exit status 2)."""
+    from qa.schema import QAError
+
+    try:
+        run()
+    except (QAError, ValueError) as error:  # bad QA_* settings, a malformed QA_AUTH, an unusable index
+        print(f"qa: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the port is taken, the index folder cannot be written
+        print(f"qa: could not start: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 @contextmanager
