@@ -86,3 +86,48 @@ class LoginThrottle:
         await self.app(scope, receive, watched)
         if status:
             self.record(client, succeeded=status[0] < 400)
+
+
+# What the chat serves without a login when QA_AUTH is set: its login page and what that page loads.
+PUBLIC_PATHS = {"/", "/login", "/logout", "/favicon.ico", "/theme.css", "/robots.txt", "/manifest.json",
+                "/gradio_api/theme.css", "/gradio_api/app_id", "/gradio_api/startup-events", "/config"}
+PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
+
+
+def is_public(path: str) -> bool:
+    path = path.rstrip("/") or "/"
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+class ChatLoginRequired:
+    """Deny by default: with QA_AUTH set, every chat route but the login page's needs a logged-in session.
+
+    Gradio checks the login route by route, and some of its routes (/gradio_api/cancel, /reset, /stream/...,
+    /heartbeat/...) check none; a route a Gradio upgrade adds is covered here without anyone listing it.
+    The API (`api_prefixes`) has its own guard (qa/http_common.py).
+    """
+
+    def __init__(self, app: ASGIApp, gradio_app, api_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.gradio_app = gradio_app  # Gradio's App: its cookie id and the tokens of logged-in sessions
+        self.api_prefixes = api_prefixes
+
+    def logged_in(self, scope: Scope) -> bool:
+        from starlette.requests import HTTPConnection
+
+        cookies = HTTPConnection(scope).cookies
+        cookie_id = self.gradio_app.cookie_id
+        token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+        return token is not None and token in self.gradio_app.tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.gradio_app.auth is None:
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path.startswith(self.api_prefixes) or path in ("/docs", "/openapi.json", "/docs/oauth2-redirect") \
+                or is_public(path) or self.logged_in(scope):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await send({"type": "websocket.close", "code": 1008})
+        response = error_response(401, "Log in to the chat first (QA_AUTH).", "authentication_error")
+        await response(scope, receive, send)

@@ -22,13 +22,14 @@ from qa.config import Settings
 from qa.engine import Engine
 from qa.http_api import Answering, api_router, health_router
 from qa.http_common import (
+    API_PREFIXES,
     BodyLimit,
     body_limits,
     client_guard,
     install_error_handlers,
     is_loopback,
 )
-from qa.http_login import LoginThrottle
+from qa.http_login import ChatLoginRequired, LoginThrottle
 from qa.openai_api import openai_router
 
 DESCRIPTION = """Ask questions of a folder of documents; every answer cites the exact spans it quotes.
@@ -62,6 +63,8 @@ def create_server(engine: Engine, settings: Settings | None = None, chat: bool =
 
         gr.mount_gradio_app(app, create_app(engine).queue(), path="/", server_name=settings.host,
                             server_port=settings.port, **launch_options(settings))
+        gradio_app = next(route.app for route in app.routes if getattr(route, "path", None) == "")
+        app.add_middleware(ChatLoginRequired, gradio_app=gradio_app, api_prefixes=API_PREFIXES)
         app.add_middleware(LoginThrottle)  # Gradio's /login has no limit on password guessing
     return app
 
