@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from qa.schema import SettingsError
 
@@ -125,3 +127,8 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         raise SettingsError(settings_message(error)) from None
+    except PydanticSettingsError as error:  # a value that is not the JSON a list setting needs
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"QA_{field.group(1).upper()}" if field else "a QA_* variable"
+        raise SettingsError(f"Invalid setting: {name} is not valid JSON (a list looks like [\"a\", \"b\"]). "
+                            "Fix or unset the variable (see README, Settings).") from None
