@@ -76,6 +76,8 @@ def startup_notes(settings: Settings) -> list[str]:
     local = settings.host == "localhost" or is_loopback(settings.host)
     if settings.api_key:
         notes.append("qa: the API requires 'Authorization: Bearer <QA_API_KEY>'.")
+    elif settings.auth:
+        notes.append("qa: the API requires a chat login (QA_AUTH) as HTTP Basic credentials.")
     elif local:
         notes.append("qa: no QA_API_KEY set: the API answers only clients on this machine.")
     else:
