@@ -112,6 +112,10 @@ def main() -> int:
     except OSError as error:  # the port is taken, the index folder cannot be written
         print(f"qa: could not start: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # most likely a damaged index (the store names what it knows as a QAError)
+        print(f"qa: could not start: {type(error).__name__}: {error}. If the index folder is damaged, "
+              "`qa ingest --rebuild` rebuilds it.", file=sys.stderr)
+        return 2
     return 0
 
 

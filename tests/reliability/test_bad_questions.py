@@ -247,3 +247,16 @@ def test_bad_settings_name_their_variable(cli_env, variable, value):
         if variable == "QA_AUTH":
             assert value not in done.stderr.replace(variable, "")  # a secret is never repeated
 
+
+
+@pytest.mark.slow
+def test_app_py_on_a_corrupt_index_says_so_in_one_line(tmp_path):
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "chroma.sqlite3").write_bytes(b"not a database" * 100)
+    env = {**os.environ, "QA_CORPUS_DIR": str(tmp_path / "seeds"), "QA_INDEX_DIR": str(tmp_path / "index"),
+           "QA_PORT": "0", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(REPO / "app.py")], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.startswith("qa: ") and "Traceback" not in done.stderr, done.stderr
+    assert "index" in done.stderr
