@@ -1,6 +1,8 @@
 """The entry point of `python app.py`: the chat and the HTTP APIs, as `qa serve` (see qa/server.py)."""
 
-from qa.server import run
+import sys
+
+from qa.server import main
 
 if __name__ == "__main__":
-    run()
+    sys.exit(main())

@@ -103,6 +103,16 @@ def cold_start(work: Path, runs: int) -> dict:
     return {"runs": times, "median_s": statistics.median(times), "peak_rss_mb": peak_mb}
 
 
+def help_time(runs: int) -> list[float]:
+    """Seconds for `qa --help` in a fresh interpreter: `import qa` must stay light (no llama-index, Chroma, torch)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "qa", "--help"], capture_output=True, check=True, cwd=ROOT)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def report_ingestion(ingest: dict) -> None:
     print(f"ingestion: {ingest['chunks']} chunks from {ingest['files']} files")
     print(f"  pipeline   {ingest['pipeline_chunks_per_s']:7.1f} chunks/s  (runs: "
@@ -118,6 +128,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="repetitions of each measurement")
     parser.add_argument("--skip-ingestion", action="store_true", help="measure only latency and cold start")
     args = parser.parse_args()
+    helps = help_time(max(5, args.rounds))
+    print(f"qa --help: median {statistics.median(helps):.2f} s  (runs: " + ", ".join(f"{t:.2f}s" for t in helps)
+          + ")  (target < 1 s)")
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as folder:
         work = Path(folder)
         if not args.skip_ingestion:

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
+
+from qa.schema import SettingsError
+
+# Settings whose values are secrets: an error names the variable but never repeats its value.
+_SECRET = {"auth", "api_key", "llm_api_key"}
+
+
+def parse_logins(auth: str) -> list[tuple[str, str]]:
+    """`user:password[,user:password...]` as a list of logins; ValueError if malformed."""
+    logins = []
+    for pair in auth.split(","):
+        user, colon, password = pair.strip().partition(":")
+        if not (user and colon and password):
+            raise ValueError("must look like user:password, or several separated by commas")
+        logins.append((user, password))
+    return logins
 
 
 class Settings(BaseSettings):
@@ -70,6 +88,13 @@ class Settings(BaseSettings):
         None, description="Folder of the chat's SQLite file of conversations and feedback; unset: index_dir/history."
     )
 
+    @field_validator("auth")
+    @classmethod
+    def _logins(cls, auth: str | None) -> str | None:
+        if auth is not None:
+            parse_logins(auth)
+        return auth
+
     @property
     def history_folder(self) -> Path:
         return self.history_dir or self.index_dir / "history"
@@ -85,7 +110,25 @@ class Settings(BaseSettings):
     api_concurrency: int = Field(10, ge=1, description="API answers computed at once; more requests wait.")
 
 
+def settings_message(error: ValidationError) -> str:
+    """What is wrong with the QA_* environment, one line per variable, without repeating secrets."""
+    lines = []
+    for problem in error.errors():
+        field = str(problem.get("loc", ("?",))[0])
+        shown = "" if field in _SECRET or "input" not in problem else f" (got {str(problem['input'])[:80]!r})"
+        lines.append(f"QA_{field.upper()}: {problem.get('msg', 'invalid')}{shown}")
+    return "Invalid setting: " + "; ".join(lines) + ". Fix or unset the variable (see README, Settings)."
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings of this process, read from the environment once."""
-    return Settings()
+    """The settings of this process, read from the environment once; SettingsError names a bad QA_* variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(settings_message(error)) from None
+    except PydanticSettingsError as error:  # a value that is not the JSON a list setting needs
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"QA_{field.group(1).upper()}" if field else "a QA_* variable"
+        raise SettingsError(f"Invalid setting: {name} is not valid JSON (a list looks like [\"a\", \"b\"]). "
+                            "Fix or unset the variable (see README, Settings).") from None

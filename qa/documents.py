@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -227,10 +228,18 @@ def load_corpus(corpus_dir: Path, max_bytes: int = 20_000_000, on_file: Callable
     return documents, skipped
 
 
+# Names Windows reserves for devices (also with an extension): refused, so a corpus folder stays portable.
+_RESERVED = re.compile(r"(?i)^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\.|$)")
+MAX_NAME_BYTES = 200  # below the 255 bytes of most file systems, leaving room for the ".uploading" copy
+
+
 def upload_name(filename: str) -> str:
-    """The bare name an upload is stored under, or a ValueError for names qa will not store."""
+    """The bare name an upload is stored under, or a ValueError for names qa will not store: any folder part
+    is dropped ("../x.txt" and "/etc/x.txt" are "x.txt"); hidden, reserved (CON, NUL...), overlong names and
+    names with control characters are refused."""
     name = Path(filename.replace("\\", "/")).name.strip()
-    if not name or name.startswith("."):
+    if not name or name.startswith(".") or _RESERVED.match(name) or len(name.encode("utf-8", "replace")) > MAX_NAME_BYTES \
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise ValueError(f"{filename!r} is not a usable file name")
     if format_for(Path(name).suffix) is None:
         raise ValueError(f"{name}: qa reads {', '.join(SUPPORTED_SUFFIXES)} files")

@@ -26,7 +26,7 @@ from qa.documents import (
 from qa.embedding import MODEL_ID, MiniLMEmbedding
 from qa.ingest import Ingestor, IngestReport, Progress
 from qa.integrity import IndexWatch
-from qa.questions import condense, validate_question
+from qa.questions import condense, validate_history, validate_question
 from qa.ranking import Evidence, SentenceRanker
 from qa.reader import Reader, default_model_dir, load_reader
 from qa.retrieve import HybridRetriever, passage_of
@@ -152,6 +152,7 @@ class Engine:
         """
         question = validate_question(question, self.settings.max_question_chars)
         self._follow_index()
+        history = validate_history(history, self.settings.max_question_chars)
         if self.retriever.chunk_count == 0:
             raise EmptyIndex("The index is empty. Add documents and run `qa ingest` (or re-index in the chat).")
         standalone = condense(question, history)

@@ -117,8 +117,15 @@ def api_router(engine: Engine, answering: Answering) -> APIRouter:
 
     @router.post("/documents", status_code=201, summary="Add files (.txt, .md, .html, .pdf, .docx) and index them")
     async def upload(files: Annotated[list[UploadFile], File(description="One or more files")]) -> dict[str, Any]:
-        uploads = [(upload.filename or "", await upload.read()) for upload in files]
-        return await run_in_threadpool(add_files, engine, uploads)
+        limit = engine.settings.max_file_bytes
+        uploads, oversized = [], []
+        for upload in files:  # an oversized file is refused by its size, not read
+            if upload.size is not None and upload.size > limit:
+                oversized.append({"file": upload.filename or "", "reason": f"{upload.filename} was not added: "
+                                                                            f"larger than {limit} bytes"})
+            else:
+                uploads.append((upload.filename or "", await upload.read()))
+        return await run_in_threadpool(add_files, engine, uploads, oversized)
 
     @router.delete("/documents/{name:path}", summary="Remove a file from the corpus folder and the index")
     def remove(name: str) -> dict[str, Any]:
@@ -139,9 +146,10 @@ def api_router(engine: Engine, answering: Answering) -> APIRouter:
     return router
 
 
-def add_files(engine: Engine, uploads: list[tuple[str, bytes]]) -> dict[str, Any]:
-    """Add each upload as the chat does; a 400 when none could be added."""
-    added, rejected, report = [], [], None
+def add_files(engine: Engine, uploads: list[tuple[str, bytes]],
+              rejected: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Add each upload as the chat does (`rejected`: those already refused); a 400 when none could be added."""
+    added, rejected, report = [], list(rejected or []), None
     for filename, data in uploads:
         try:
             report = engine.add_document(filename, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import ipaddress
 import logging
@@ -15,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.config import Settings
+from qa.config import Settings, parse_logins
 from qa.schema import (
     EmptyIndex,
     IndexMismatch,
@@ -109,19 +110,41 @@ def is_loopback(host: str | None) -> bool:
 
 
 def client_guard(settings: Settings) -> Callable:
-    """A dependency for API routes: the right bearer key when one is set, else a client on this machine."""
+    """A dependency for API routes: the right bearer key when one is set; with a chat login (QA_AUTH) and no
+    key, one of its logins as HTTP Basic credentials; with neither, a client on this machine.
+
+    The chat's login covers the API too: behind a reverse proxy every client looks local, so a login
+    that only the chat checked could be bypassed through /api or /v1."""
     expected = settings.api_key.get_secret_value() if settings.api_key else None
+    logins = dict(parse_logins(settings.auth)) if settings.auth else None
 
     async def guard(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if expected is not None:
             if credentials is None or not key_matches(credentials.credentials, expected):
                 raise ApiError(401, "A valid API key is required: send 'Authorization: Bearer <QA_API_KEY>'.",
                                headers={"WWW-Authenticate": "Bearer"})
+        elif logins is not None:
+            if not basic_login_matches(request.headers.get("authorization", ""), logins):
+                raise ApiError(401, "This server requires a login (QA_AUTH): send HTTP Basic credentials of a "
+                                    "chat login, or set QA_API_KEY and send it as a bearer token.",
+                               headers={"WWW-Authenticate": 'Basic realm="qa"'})
         elif not is_loopback(request.client.host if request.client else None):
             raise ApiError(403, "This server has no API key (QA_API_KEY), so its API only answers clients on "
                                 "the same machine.")
 
     return guard
+
+
+def basic_login_matches(header: str, logins: dict[str, str]) -> bool:
+    """Whether an `Authorization: Basic ...` header holds one of the logins (password compared in constant time)."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, colon, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return bool(colon) and user in logins and key_matches(password, logins[user])
 
 
 class BodyLimit:

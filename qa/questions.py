@@ -43,6 +43,30 @@ def validate_question(question: object, max_chars: int) -> str:
     return " ".join(cleaned.split())
 
 
+MAX_HISTORY = 100  # earlier questions kept for follow-ups; a conversation longer than this keeps its latest
+
+
+def validate_history(history: object, max_chars: int) -> list[str]:
+    """The earlier questions of a conversation, checked like questions: None is no history, an item that is
+    not text or is too long is InvalidQuestion (it would be glued to the next question), blank items are dropped."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
+        raise InvalidQuestion("The history must be a list of the earlier questions, oldest first.")
+    earlier = []
+    for item in list(history)[-MAX_HISTORY:]:
+        if not isinstance(item, str):
+            raise InvalidQuestion("Each earlier question in the history must be text.")
+        try:
+            earlier.append(validate_question(item, max_chars))
+        except UnsupportedLanguage:
+            earlier.append(" ".join(item.split()))
+        except InvalidQuestion as error:
+            if item.strip() and len(item) > max_chars:
+                raise InvalidQuestion(f"An earlier question in the history is too long: {error}") from None
+    return earlier
+
+
 def _is_latin(letter: str) -> bool:
     return letter.isascii() or unicodedata.name(letter, "").startswith("LATIN")
 

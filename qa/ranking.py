@@ -41,6 +41,28 @@ _ASKS_DATE = re.compile(r"(?i)^\s*when\b|\bwhat (date|year|month|day)\b|\bhow lo
 _ASKS_FIGURE = re.compile(
     r"(?i)\bhow (much|many|big|large)\b|\bwhat (price|percentage|share|amount|figure|number)\b|\bcost\b|\bcapacity\b"
 )
+# Sentences addressed to an assistant rather than stating a fact (OWASP LLM01, prompt injection through
+# documents): a role label, an order to ignore the question or earlier instructions, an order to answer
+# with given words, an order to "you"/the model. They are not evidence, so they are never quoted and never
+# reach the reader or a generative answerer. Kept narrow: "did not respond to a request for comment",
+# "Answer: ..." in a FAQ, "ignore the noise" stay evidence.
+_ROLE_LABEL = re.compile(r"(?i)^\W{0,3}(system|assistant|developer|chatgpt|llm)(\s+(prompt|message|note))?\s*[:>]|"
+                         r"<\|?(im_start|im_end|system|assistant)\|?>|\[/?(inst|sys|system)\]")
+_IGNORE = re.compile(r"(?i)\b(ignore|disregard|forget|override|bypass)\b(\W+\w+){0,4}?\W+(instructions?|prompts?|"
+                     r"questions?|rules|guidelines|guardrails|context|messages?|directions|everything)\b")
+_ANSWER_WITH = re.compile(r"(?i)(^|[.!?:;,]\s+|\band\s+|\binstead\s+|\bjust\s+)(always\s+|only\s+)?"
+                          r"((answer|respond|reply|output)\s+(only\s+|exactly\s+|instead\s+)*(with\b|that\b|['\"“‘«])|"
+                          r"say\s+(only\s+|exactly\s+|instead\s+)*['\"“‘«])")
+_TO_THE_MODEL = re.compile(r"(?i)\b(you|assistants?|the ai|ai models?|the model|chatbots?|language models?|llms?)\s+"
+                           r"(must|should|shall|will|are to|are now|now)\s+(\w+\s+){0,2}?"
+                           r"(answer|respond|reply|say|ignore|output|act as|pretend|obey)\b")
+
+
+def addresses_the_assistant(sentence: str) -> bool:
+    """True for a sentence that gives orders to an assistant instead of stating something (never evidence)."""
+    return any(pattern.search(sentence) for pattern in (_ROLE_LABEL, _IGNORE, _ANSWER_WITH, _TO_THE_MODEL))
+
+
 _ASKS_NAME = re.compile(r"(?i)^\s*(who|whom|whose)\b|\bwhich (company|companies|firm|firms|partner|partners|analyst|brand|outlet)\b")
 
 
@@ -129,7 +151,7 @@ def candidates_of(question: str, standalone: str, query_vector: np.ndarray, pass
     previous = _previous_sentences(sentences)
     best: dict[tuple[str, int], Candidate] = {}
     for record in sentences:
-        if is_boilerplate(record.text) or len(record.text.split()) < MIN_WORDS:
+        if is_boilerplate(record.text) or len(record.text.split()) < MIN_WORDS or addresses_the_assistant(record.text):
             continue
         key = (record.source, record.start)
         present = frozenset(keywords(record.text))

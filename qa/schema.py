@@ -75,6 +75,10 @@ class QAError(Exception):
     """A problem the user can fix; its message says how."""
 
 
+class SettingsError(QAError):
+    """A QA_* environment variable holds a value qa cannot use."""
+
+
 class InvalidQuestion(QAError):
     """The question is empty, too long, or not text."""
 

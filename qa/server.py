@@ -7,6 +7,7 @@ settings say; `running()` serves it in a background thread (tests, benchmarks).
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,12 +22,14 @@ from qa.config import Settings
 from qa.engine import Engine
 from qa.http_api import Answering, api_router, health_router
 from qa.http_common import (
+    API_PREFIXES,
     BodyLimit,
     body_limits,
     client_guard,
     install_error_handlers,
     is_loopback,
 )
+from qa.http_login import ChatLoginRequired, LoginThrottle
 from qa.openai_api import openai_router
 
 DESCRIPTION = """Ask questions of a folder of documents; every answer cites the exact spans it quotes.
@@ -60,6 +63,9 @@ def create_server(engine: Engine, settings: Settings | None = None, chat: bool =
 
         gr.mount_gradio_app(app, create_app(engine).queue(), path="/", server_name=settings.host,
                             server_port=settings.port, **launch_options(settings))
+        gradio_app = next(route.app for route in app.routes if getattr(route, "path", None) == "")
+        app.add_middleware(ChatLoginRequired, gradio_app=gradio_app, api_prefixes=API_PREFIXES)
+        app.add_middleware(LoginThrottle)  # Gradio's /login has no limit on password guessing
     return app
 
 
@@ -70,6 +76,8 @@ def startup_notes(settings: Settings) -> list[str]:
     local = settings.host == "localhost" or is_loopback(settings.host)
     if settings.api_key:
         notes.append("qa: the API requires 'Authorization: Bearer <QA_API_KEY>'.")
+    elif settings.auth:
+        notes.append("qa: the API requires a chat login (QA_AUTH) as HTTP Basic credentials.")
     elif local:
         notes.append("qa: no QA_API_KEY set: the API answers only clients on this machine.")
     else:
@@ -90,6 +98,25 @@ def run(settings: Settings | None = None) -> None:
     for note in startup_notes(settings):
         print(note, flush=True)
     _Server(app, settings.host, settings.port).run()
+
+
+def main() -> int:
+    """`python app.py`: serve, or say in one line what stops qa from starting (exit status 2)."""
+    from qa.schema import QAError
+
+    try:
+        run()
+    except (QAError, ValueError) as error:  # bad QA_* settings, a malformed QA_AUTH, an unusable index
+        print(f"qa: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the port is taken, the index folder cannot be written
+        print(f"qa: could not start: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # most likely a damaged index (the store names what it knows as a QAError)
+        print(f"qa: could not start: {type(error).__name__}: {error}. If the index folder is damaged, "
+              "`qa ingest --rebuild` rebuilds it.", file=sys.stderr)
+        return 2
+    return 0
 
 
 @contextmanager

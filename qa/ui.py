@@ -11,7 +11,7 @@ from importlib.resources import files
 
 import gradio as gr
 
-from qa.config import Settings
+from qa.config import Settings, parse_logins
 from qa.engine import Engine
 from qa.history import History
 from qa.ui_chat import Building, Chat
@@ -104,14 +104,13 @@ def create_app(engine: Engine, examples: list[str] | None = None, history: Histo
         chat_inputs = [conversation, browser_id, sources]
         chat_outputs = [box, *view, note]
         chat_queue = {"concurrency_id": "chat", "concurrency_limit": CHAT_CONCURRENCY, "show_progress": "hidden"}
-        asked = [
-            box.submit(chat.respond, [box, *chat_inputs], chat_outputs, api_name="ask", trigger_mode="multiple",
-                       **chat_queue),
-            chatbot.example_select(chat.example, chat_inputs, chat_outputs, **private, **chat_queue),
-            chatbot.retry(chat.retry, chat_inputs, chat_outputs, **private, **chat_queue),
-            chatbot.edit(chat.edit, chat_inputs, chat_outputs, **private, **chat_queue),
-        ]
-        stop.click(chat.stop, [conversation, browser_id], [chatbot], cancels=asked, **quiet)
+        box.submit(chat.respond, [box, *chat_inputs], chat_outputs, api_name="ask", trigger_mode="multiple",
+                   **chat_queue)
+        chatbot.example_select(chat.example, chat_inputs, chat_outputs, **private, **chat_queue)
+        chatbot.retry(chat.retry, chat_inputs, chat_outputs, **private, **chat_queue)
+        chatbot.edit(chat.edit, chat_inputs, chat_outputs, **private, **chat_queue)
+        # Stop cancels no event: it marks the answers stopped and their handlers end at once (ui_chat.Chat.stop).
+        stop.click(chat.stop, [conversation, browser_id], [chatbot], **quiet)
         chatbot.like(chat.rate, [conversation, browser_id], [rated, comment, note], **quiet)
         comment.submit(chat.comment, [comment, rated, browser_id], [rated, comment, note], **quiet)
 
@@ -144,13 +143,10 @@ def create_app(engine: Engine, examples: list[str] | None = None, history: Histo
 
 def parse_auth(auth: str) -> list[tuple[str, str]]:
     """`user:password[,user:password...]` as Gradio's list of logins; ValueError if malformed."""
-    logins = []
-    for pair in auth.split(","):
-        user, colon, password = pair.strip().partition(":")
-        if not (user and colon and password):
-            raise ValueError("auth must look like user:password, or several separated by commas (QA_AUTH)")
-        logins.append((user, password))
-    return logins
+    try:
+        return parse_logins(auth)
+    except ValueError as error:
+        raise ValueError(f"QA_AUTH {error}") from None
 
 
 def launch_options(settings: Settings) -> dict:
@@ -161,7 +157,8 @@ def launch_options(settings: Settings) -> dict:
     head = f"<script>{(_STATIC / 'chat.js').read_text(encoding='utf-8')}</script>"
     return {"auth": parse_auth(settings.auth) if settings.auth else None,
             "css": (_STATIC / "chat.css").read_text(encoding="utf-8"), "head": head, "run_history": False,
-            "footer_links": ["api", "gradio", "settings"]}
+            "footer_links": ["api", "gradio", "settings"],
+            "max_file_size": settings.max_file_bytes}  # Gradio refuses a larger upload before it is stored
 
 
 def serve(demo: gr.Blocks, settings: Settings, **options):

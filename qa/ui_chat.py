@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
+import anyio
 import gradio as gr
 
 from qa import ui_render as render
@@ -20,6 +21,7 @@ from qa.schema import EmptyIndex, QAError
 from qa.ui_conversations import Conversations, owner_of
 
 log = logging.getLogger(__name__)
+STOP_POLL = 0.1  # seconds between checks for a Stop while an answer is computed
 
 
 class Building:
@@ -60,6 +62,12 @@ class Chat:
         self.conversations = conversations
         self.building = building
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        # Stop sets these: each answer being waited for, by conversation. Stop does not cancel Gradio events:
+        # the browser cancels a Stop's listeners one after the other, each once the previous cancel returned,
+        # so a cancel held up by an answer still computing also cancelled a Retry clicked meanwhile, and a
+        # cancelled event could leave the chat showing "Error" (issue 9).
+        self._stops: defaultdict[str, set[threading.Event]] = defaultdict(set)
+        self._stops_lock = threading.Lock()
 
     def _answer(self, owner: str, conversation: str, turn: int, question: str, sources: Sequence[str] | None) -> None:
         with self._locks[conversation]:  # earlier questions are answered first: follow-ups read them
@@ -72,6 +80,19 @@ class Chat:
                 return
             self.history.finish(turn, answer)
 
+    async def _wait_for_answer(self, stopped: threading.Event, *answer_args) -> None:
+        """Run `_answer` in a thread until it is done or the user pressed Stop; a stopped answer's thread is left
+        to finish alone (its answer is dropped: the turn is stopped)."""
+        async with anyio.create_task_group() as group:
+            async def answer() -> None:
+                await anyio.to_thread.run_sync(self._answer, *answer_args, abandon_on_cancel=True)
+                group.cancel_scope.cancel()
+
+            group.start_soon(answer)
+            while not stopped.is_set():
+                await anyio.sleep(STOP_POLL)
+            group.cancel_scope.cancel()
+
     def _problem(self, question: str) -> str | None:
         """Why `question` is not asked: "" for an empty one (nothing to say), a note for a too long one."""
         if not question.strip():
@@ -82,28 +103,38 @@ class Chat:
                                "Shorten it and ask again.")
         return None
 
-    def _ask(self, question: str, owner: str, conversation: str, sources: list[str] | None,
-             box: str | object) -> Iterator[tuple]:
+    async def _ask(self, question: str, owner: str, conversation: str, sources: list[str] | None,
+                   box: str | object) -> AsyncIterator[tuple]:
         """Save `question` as a pending turn, show it (the question box set to `box`), answer, show the answer."""
         conversation = self.conversations.current(owner, conversation or None)
-        turn = self.history.add_question(owner, conversation, question)
-        yield box, *self.conversations.view(owner, conversation), ""
-        self._answer(owner, conversation, turn, question, sources)
+        stopped = threading.Event()
+        with self._stops_lock:
+            self._stops[conversation].add(stopped)
+        try:
+            turn = self.history.add_question(owner, conversation, question)
+            yield box, *self.conversations.view(owner, conversation), ""
+            await self._wait_for_answer(stopped, owner, conversation, turn, question, sources)
+        finally:
+            with self._stops_lock:
+                self._stops[conversation].discard(stopped)
+                if not self._stops[conversation]:
+                    del self._stops[conversation]
         messages = render.messages(self.history.turns(owner, conversation))
         yield gr.skip(), gr.skip(), gr.skip(), messages, gr.skip(), gr.skip()
 
-    def respond(self, question: str, conversation: str, browser_id: str, sources: list[str] | None,
-                request: gr.Request) -> Iterator[tuple]:
+    async def respond(self, question: str, conversation: str, browser_id: str, sources: list[str] | None,
+                      request: gr.Request) -> AsyncIterator[tuple]:
         """Ask `question` in the open chat. Yields (box, chat list, open chat, messages, title, note)."""
         question = question or ""
         problem = self._problem(question)
         if problem is not None:  # no bubble; the box keeps the question
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), problem
             return
-        yield from self._ask(question, owner_of(request, browser_id), conversation, sources, "")
+        async for update in self._ask(question, owner_of(request, browser_id), conversation, sources, ""):
+            yield update
 
-    def _again(self, index: int | Sequence[int], question: str | None, conversation: str, browser_id: str,
-               sources: list[str] | None, request: gr.Request) -> Iterator[tuple]:
+    async def _again(self, index: int | Sequence[int], question: str | None, conversation: str, browser_id: str,
+                     sources: list[str] | None, request: gr.Request) -> AsyncIterator[tuple]:
         """Replace the turn shown at message `index` and all later ones by `question` (or the same one) asked
         again. The question box is left alone: it may hold the next question being typed."""
         owner = owner_of(request, browser_id)
@@ -120,26 +151,34 @@ class Chat:
                    problem or render.note("An empty question was not asked; the chat is as it was."))
             return
         self.history.truncate(owner, conversation, old.id)
-        yield from self._ask(question, owner, conversation, sources, gr.skip())
+        async for update in self._ask(question, owner, conversation, sources, gr.skip()):
+            yield update
 
-    def retry(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
-              event: gr.RetryData) -> Iterator[tuple]:
-        yield from self._again(event.index, None, conversation, browser_id, sources, request)
+    async def retry(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
+                    event: gr.RetryData) -> AsyncIterator[tuple]:
+        async for update in self._again(event.index, None, conversation, browser_id, sources, request):
+            yield update
 
-    def edit(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
-             event: gr.EditData) -> Iterator[tuple]:
-        yield from self._again(event.index, render.question_of(str(event.value)), conversation, browser_id,
-                               sources, request)
+    async def edit(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
+                   event: gr.EditData) -> AsyncIterator[tuple]:
+        async for update in self._again(event.index, render.question_of(str(event.value)), conversation,
+                                        browser_id, sources, request):
+            yield update
 
-    def example(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
-                event: gr.SelectData) -> Iterator[tuple]:
+    async def example(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
+                      event: gr.SelectData) -> AsyncIterator[tuple]:
         """Ask a clicked example; like Retry, it leaves the question box alone."""
-        yield from self._ask(event.value["text"], owner_of(request, browser_id), conversation, sources, gr.skip())
+        async for update in self._ask(event.value["text"], owner_of(request, browser_id), conversation, sources,
+                                      gr.skip()):
+            yield update
 
     def stop(self, conversation: str, browser_id: str, request: gr.Request) -> list[dict]:
-        """Mark the open chat's unfinished answers stopped (their events are cancelled alongside)."""
+        """Mark the open chat's unfinished answers stopped; their handlers stop waiting and show it."""
         owner = owner_of(request, browser_id)
-        self.history.stop(owner, conversation)
+        if self.history.stop(owner, conversation):
+            with self._stops_lock:
+                for stopped in self._stops.get(conversation, ()):
+                    stopped.set()
         return render.messages(self.history.turns(owner, conversation))
 
     def rate(self, conversation: str, browser_id: str, request: gr.Request, event: gr.LikeData) -> tuple:

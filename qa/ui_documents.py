@@ -30,6 +30,15 @@ def _report(report: IngestReport) -> list[str]:
     return [f"{item.source}: {item.reason}" for item in report.skipped]
 
 
+def _discard(path: str) -> None:
+    """Remove Gradio's temporary copy of an upload (and its folder, once empty): the corpus has its own copy."""
+    try:
+        Path(path).unlink(missing_ok=True)
+        Path(path).parent.rmdir()
+    except OSError:
+        pass  # not empty, or already gone
+
+
 class Documents:
     """Handlers of the documents panel; each returns the table, the report and the file pickers."""
 
@@ -47,6 +56,16 @@ class Documents:
         return (render.file_rows(files), message, gr.update(choices=names, value=names[0] if names else None),
                 gr.update(choices=names, value=chosen))
 
+    def _read(self, path: str) -> bytes:
+        """An upload's bytes, its size checked on disk first: an oversized file is never read into memory."""
+        limit = self.engine.settings.max_file_bytes
+        try:
+            if Path(path).stat().st_size > limit:
+                raise QAError(f"{Path(path).name} was not added: larger than {limit} bytes")
+            return Path(path).read_bytes()
+        except OSError as error:
+            raise QAError(f"{Path(path).name} was not added: the upload could not be read ({error.strerror})") from None
+
     def upload(self, paths: list[str] | None, sources: list[str] | None, progress=gr.Progress()) -> tuple:  # noqa: B008 (Gradio's idiom)
         """Add uploaded files; a name already in the folder waits for Replace or Keep (nothing is overwritten)."""
         ok, bad, waiting = [], [], []
@@ -54,15 +73,17 @@ class Documents:
             for path in paths or []:
                 name = Path(path).name
                 try:
-                    report = self.engine.add_document(name, Path(path).read_bytes(),
+                    report = self.engine.add_document(name, self._read(path),
                                                       progress=_progress(progress, f"Indexing {name}"))
                 except DocumentExists as error:
-                    waiting.append(path)
+                    waiting.append(path)  # kept until the user answers Replace or Keep
                     bad.append(str(error))
                     continue
                 except QAError as error:
                     bad.append(str(error))
+                    _discard(path)
                     continue
+                _discard(path)
                 ok.append(f"{name} added. Index: {report.summary().splitlines()[0]}")
                 bad += _report(report)
         return (*self.show(render.status(ok, bad), sources), None, waiting, gr.update(visible=bool(waiting)))
@@ -74,16 +95,20 @@ class Documents:
             for path in waiting or []:
                 name = Path(path).name
                 try:
-                    report = self.engine.add_document(name, Path(path).read_bytes(), replace=True,
+                    report = self.engine.add_document(name, self._read(path), replace=True,
                                                       progress=_progress(progress, f"Indexing {name}"))
                 except QAError as error:
                     bad.append(str(error))
                     continue
+                finally:
+                    _discard(path)
                 ok.append(f"{name} replaced. Index: {report.summary().splitlines()[0]}")
         return (*self.show(render.status(ok, bad), sources), [], gr.update(visible=False))
 
     def keep(self, waiting: list[str], sources: list[str] | None) -> tuple:
         names = ", ".join(Path(path).name for path in waiting or [])
+        for path in waiting or []:
+            _discard(path)
         return (*self.show(render.status([f"Kept the original {names}; the upload was discarded."]), sources), [],
                 gr.update(visible=False))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import gradio as gr
@@ -23,8 +24,17 @@ def chat(tmp_path):
     return Chat(engine, history, Conversations(history), Building())
 
 
+def collect(updates) -> list[tuple]:
+    """Every update an (async generator) handler yields, as Gradio would consume them."""
+
+    async def run() -> list[tuple]:
+        return [update async for update in updates]
+
+    return asyncio.run(run())
+
+
 def ask(chat: Chat, question: str, conversation: str = "") -> list[tuple]:
-    return list(chat.respond(question, conversation, "", None, REQUEST))
+    return collect(chat.respond(question, conversation, "", None, REQUEST))
 
 
 def shown(chat: Chat, conversation: str) -> list[tuple[str, str]]:
@@ -42,7 +52,7 @@ def test_retry_after_stop_answers_the_same_question_and_leaves_the_box_alone(cha
     turn = chat.history.add_question("login:alice", conversation, "Who met?")
     chat.history.stop("login:alice", conversation)
     assert not chat.history.finish(turn, chat.engine.ask("Who met?"))  # the late answer is dropped
-    updates = list(chat.retry(conversation, "", None, REQUEST, SimpleNamespace(index=0, value="")))
+    updates = collect(chat.retry(conversation, "", None, REQUEST, SimpleNamespace(index=0, value="")))
     assert shown(chat, conversation) == [("Who met?", DONE)]
     assert updates[0][0] == gr.skip()  # the box may hold the next question being typed
     assert "qa-pending" in updates[0][3][-1]["content"] and "May 3 about Who met?" in updates[-1][3][-1]["content"]
@@ -52,7 +62,7 @@ def test_edit_replaces_that_question_and_drops_the_later_ones(chat):
     conversation = ask(chat, "Who met?")[0][2]
     ask(chat, "Where?", conversation)
     edited = SimpleNamespace(index=0, value=render.user_message("Who met in May?"))  # as the Edit box may send it
-    updates = list(chat.edit(conversation, "", None, REQUEST, edited))
+    updates = collect(chat.edit(conversation, "", None, REQUEST, edited))
     assert shown(chat, conversation) == [("Who met in May?", DONE)]
     assert chat.engine.asked[-1] == ("Who met in May?", [])  # asked afresh, without the dropped turns as history
     assert "about Who met in May?" in updates[-1][3][-1]["content"]
@@ -61,14 +71,14 @@ def test_edit_replaces_that_question_and_drops_the_later_ones(chat):
 @pytest.mark.parametrize("value, note", [("   ", "empty question was not asked"), ("x" * 41, "the limit is 40")])
 def test_an_empty_or_too_long_edit_drops_nothing(chat, value, note):
     conversation = ask(chat, "Who met?")[0][2]
-    [update] = chat.edit(conversation, "", None, REQUEST, SimpleNamespace(index=0, value=value))
+    [update] = collect(chat.edit(conversation, "", None, REQUEST, SimpleNamespace(index=0, value=value)))
     assert shown(chat, conversation) == [("Who met?", DONE)]
     assert "Who met?" in update[3][0]["content"] and note in update[5]  # the chat is redrawn as it was
 
 
 def test_retry_of_a_message_that_is_gone_redraws_the_chat(chat):
     conversation = ask(chat, "Who met?")[0][2]
-    [update] = chat.retry(conversation, "", None, REQUEST, SimpleNamespace(index=4, value=""))
+    [update] = collect(chat.retry(conversation, "", None, REQUEST, SimpleNamespace(index=4, value="")))
     assert shown(chat, conversation) == [("Who met?", DONE)] and len(update[3]) == 2
 
 

@@ -91,6 +91,7 @@ def open_page(browser, url: str, width: int = 1366, height: int = 800, **options
     page.goto(url)
     page.wait_for_selector("#qa-chat")
     page.wait_for_function("document.querySelector('#qa-files')?.innerText.includes('/')")  # filled on load
+    page.wait_for_selector("#qa-chats label")  # the browser's id and chat, from their own load event
     return page
 
 
