@@ -235,11 +235,10 @@ MAX_NAME_BYTES = 200  # below the 255 bytes of most file systems, leaving room f
 
 def upload_name(filename: str) -> str:
     """The bare name an upload is stored under, or a ValueError for names qa will not store: any folder part
-    is dropped ("../x.txt" and "/etc/x.txt" are "x.txt"); hidden, reserved (CON, NUL...), overlong names and
-    names with control characters are refused."""
+    is dropped ("../x.txt" and "/etc/x.txt" are "x.txt"); hidden, reserved (CON, NUL...) and overlong names
+    are refused, and so are names that cannot be shown (control characters, not UTF-8)."""
     name = Path(filename.replace("\\", "/")).name.strip()
-    if not name or name.startswith(".") or _RESERVED.match(name) or len(name.encode("utf-8", "replace")) > MAX_NAME_BYTES \
-            or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if not name or name.startswith(".") or _RESERVED.match(name) or len(name.encode("utf-8", "replace")) > MAX_NAME_BYTES:
         raise ValueError(f"{filename!r} is not a usable file name")
     if format_for(Path(name).suffix) is None:
         raise ValueError(f"{name}: qa reads {', '.join(SUPPORTED_SUFFIXES)} files")
