@@ -118,9 +118,9 @@ class GenerativeAnswerer:
                 judged = max(judged, len(claims) - 1)
                 unchecked = " ".join([*(claim.raw for claim in claims[judged:]), pending.strip()])
                 yield Partial(check.text(), unchecked.strip())
-        except GeneratorTimeout as error:
+        except GeneratorTimeout as error:  # what was checked stands; without it, a refusal that says why
             log.warning("%s", error)
-            yield Draft("", [], check.dropped, f"{error} No answer was given.")
+            yield check.draft(f"{error} The answer stops there." if check.kept else f"{error} No answer was given.")
             return
         for claim in parse_reply(reply, len(shown))[judged:]:
             check.add(claim)

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
 import gradio as gr
 
 from qa import ui_render as render
+from qa.answer import Partial
 from qa.engine import Engine
 from qa.history import DONE, History
-from qa.schema import EmptyIndex, QAError
+from qa.schema import Answer, EmptyIndex, QAError
 from qa.ui_conversations import Conversations, owner_of
 
 log = logging.getLogger(__name__)
+STREAM_INTERVAL = 0.25  # seconds between redraws of an answer being written
 
 
 class Building:
@@ -61,16 +64,22 @@ class Chat:
         self.building = building
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
-    def _answer(self, owner: str, conversation: str, turn: int, question: str, sources: Sequence[str] | None) -> None:
+    def _answer(self, owner: str, conversation: str, turn: int, question: str, sources: Sequence[str] | None
+                ) -> Iterator[Partial]:
+        """Answer the turn and save the answer; a generative answerer's progress is yielded as it comes."""
         with self._locks[conversation]:  # earlier questions are answered first: follow-ups read them
             earlier = [t.answer.question or t.question for t in self.history.turns(owner, conversation)
                        if t.id < turn and t.status == DONE and t.answer is not None]
             try:
-                answer = self.engine.ask(question, earlier, sources=sources or None)
+                shown = 0.0
+                for update in self.engine.stream(question, earlier, sources=sources or None):
+                    if isinstance(update, Answer):
+                        self.history.finish(turn, update)
+                    elif time.monotonic() - shown >= STREAM_INTERVAL:  # a redraw per token would flood the browser
+                        shown = time.monotonic()
+                        yield update
             except Exception as error:
                 self.history.finish(turn, error=explain(error, bool(self.building)))
-                return
-            self.history.finish(turn, answer)
 
     def _problem(self, question: str) -> str | None:
         """Why `question` is not asked: "" for an empty one (nothing to say), a note for a too long one."""
@@ -88,7 +97,10 @@ class Chat:
         conversation = self.conversations.current(owner, conversation or None)
         turn = self.history.add_question(owner, conversation, question)
         yield box, *self.conversations.view(owner, conversation), ""
-        self._answer(owner, conversation, turn, question, sources)
+        for partial in self._answer(owner, conversation, turn, question, sources):
+            # Streamed text is shown as provisional until the checked answer replaces it.
+            messages = render.messages(self.history.turns(owner, conversation), provisional={turn: partial})
+            yield gr.skip(), gr.skip(), gr.skip(), messages, gr.skip(), gr.skip()
         messages = render.messages(self.history.turns(owner, conversation))
         yield gr.skip(), gr.skip(), gr.skip(), messages, gr.skip(), gr.skip()
 

@@ -221,3 +221,33 @@ def test_an_injected_document_cannot_change_the_answer(corpus, make_engine, llm_
     answer = ask(engine, SUPPLIERS, "Xiaomi is bankrupt [{bankrupt}].")
     assert "bankrupt" not in answer.text and answer.refused
     assert any("bankrupt" in line for line in ScriptedLLM.requests[0]["body"]["messages"][-1]["content"].splitlines())
+
+
+def test_the_api_streams_claims_as_they_pass_the_check_and_never_unchecked_text(generative):
+    from qa.openai_api import reply_text, sse_events
+
+    ScriptedLLM.replies = [f"{CATL_CLAIM} [{{CATL}}].\nXiaomi is not working with CATL [{{CATL}}].\n"]
+    events = [json.loads(e[len("data: "):]) for e in sse_events(generative.stream(SUPPLIERS), "c", 1)
+              if e != "data: [DONE]\n\n"]
+    contents = [e["choices"][0]["delta"].get("content", "") for e in events]
+    assert f"{CATL_CLAIM} [1]." in contents  # sent when checked, before the rest of the reply
+    ScriptedLLM.replies = [f"{CATL_CLAIM} [{{CATL}}]."]
+    final = generative.ask(SUPPLIERS)  # the same answer, asked whole
+    assert "".join(contents) == reply_text(final) and "not working" not in "".join(contents)
+    assert events[-1]["citations"] and events[-1]["refused"] is False
+
+
+def test_the_chat_shows_provisional_text_then_the_checked_answer(generative, tmp_path):
+    from types import SimpleNamespace
+
+    from qa.history import History
+    from qa.ui_chat import Building, Chat
+    from qa.ui_conversations import Conversations
+
+    history = History(tmp_path / "history")
+    chat = Chat(generative, history, Conversations(history), Building())
+    ScriptedLLM.replies = [f"{CATL_CLAIM} [{{CATL}}].\nIt will be the best car ever made [{{CATL}}]."]
+    updates = list(chat.respond(SUPPLIERS, "", "", None, SimpleNamespace(username="alice", session_hash="s")))
+    replies = [u[3][-1]["content"] for u in updates if isinstance(u[3], list)]
+    assert any("qa-provisional" in reply for reply in replies[:-1])
+    assert "qa-provisional" not in replies[-1] and "FinDreams" in replies[-1] and "best car" not in replies[-1]
