@@ -12,8 +12,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from pydantic import TypeAdapter
 
 from qa.answer import REFUSAL_TEXT, Partial
+from qa.cli import _print_answer
 from qa.llm import GeneratorUnavailable
 from qa.schema import Answer
 
@@ -151,11 +153,16 @@ def test_figures_are_not_mixed_across_cited_passages(generative):
     assert all(c.quote for c in answer.citations)
 
 
-def test_invented_claims_and_uncited_sentences_are_dropped_and_listed(generative):
+def test_invented_claims_and_uncited_sentences_are_dropped_and_listed(generative, capsys):
     answer = ask(generative, SUPPLIERS, f"{CATL_CLAIM} [{{CATL}}]. The battery holds 101 kWh [{{CATL}}]. "
                                         "It will be the best car ever made.")
     assert answer.text == f"{CATL_CLAIM} [1]."
     assert {d.text for d in answer.dropped} == {"The battery holds 101 kWh.", "It will be the best car ever made."}
+    # The debug view: in the API's JSON, and listed by `qa ask --debug`.
+    assert TypeAdapter(Answer).dump_python(answer, mode="json")["dropped"][0]["reason"]
+    _print_answer(answer, debug=True)
+    printed = capsys.readouterr().out
+    assert "Dropped by the citation check:" in printed and '"The battery holds 101 kWh." [1]: its figures 101' in printed
 
 
 def test_an_answer_beside_the_question_is_dropped(generative):
