@@ -155,7 +155,7 @@ class Engine:
             draft = update if isinstance(update, Draft) else draft
         return self.finish(evidence, draft)
 
-    def drafts(self, evidence: Evidence) -> Iterator[object]:
+    def drafts(self, evidence: Evidence) -> Iterator[Partial | Draft | None]:
         """The answerer's progress updates (generative ones stream), then its Draft, or None when not asked.
 
         The decision is taken here, once, for every answerer: the extractive one is asked only when it

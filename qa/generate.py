@@ -15,6 +15,7 @@ becomes a refusal that says so, never an error.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 from qa.answer import Draft, Partial, make_citation
@@ -24,6 +25,7 @@ from qa.llm import Generator, GeneratorTimeout, LocalLlama, OpenAIServer
 from qa.prompting import STOP, Claim, Shown, choose_passages, complete_lines, messages, parse_reply
 from qa.ranking import Evidence
 from qa.reader import Reader
+from qa.retrieve import keywords
 from qa.schema import Dropped
 
 log = logging.getLogger(__name__)
@@ -45,17 +47,19 @@ class _Check:
     def add(self, claim: Claim) -> None:
         if claim.meta:
             return self._drop(claim.raw or claim.text, "it talks about the passages, not about the question", claim.cited)
-        if not claim.cited:
-            return self._drop(claim.text, "it cites no passage", claim.cited)
         if not claim.text:  # a bare "[1] [2]": the model points at passages; their own words are the claims
             for n in claim.cited:
                 self.add(Claim(self.shown[n - 1].text, (n,), claim.raw))
             return None
         reasons = {n: unsupported_by(claim.text, self.shown[n - 1].text, self.evidence.question) for n in claim.cited}
         supporting = [n for n, reason in reasons.items() if reason is None]
+        if not supporting:  # small models cite the wrong number or none: one shown passage that says it all will do
+            supporting = [s.number for s in self.shown
+                          if unsupported_by(claim.text, s.text, self.evidence.question) is None][:1]
         if not supporting:  # held against each passage alone: figures are never borrowed across sources
-            return self._drop(claim.text, next(iter(reasons.values())) or "", claim.cited)
-        reason = off_point(self.evidence.standalone, claim.text) or self._judge(claim.text)
+            first = next(iter(reasons.values()), None)
+            return self._drop(claim.text, first or "it cites no passage, and no passage says it", claim.cited)
+        reason = off_point(self.evidence.standalone, claim.text) or self._judge(claim.text, supporting[0])
         if reason:
             return self._drop(claim.text, reason, claim.cited)
         for n in supporting:
@@ -63,9 +67,17 @@ class _Check:
         self.kept.append((claim.text, supporting))
         return None
 
-    def _judge(self, text: str) -> str | None:
+    def _judge(self, text: str, number: int) -> str | None:
         if self.reader is None:
             return None if self.evidence.accepted else "the evidence is too weak to answer"
+        if is_phrase(text):  # "March 30, 2021": the reader cannot read a bare phrase; it must be what the passage answers
+            candidate = self.shown[number - 1].candidate
+            span = candidate.record.text[slice(*candidate.answer_span)] if candidate.answer_span else ""
+            if not self.evidence.accepted:
+                return "the evidence is too weak to answer"
+            if candidate is self.evidence.best or set(keywords(text)) & set(keywords(span)):
+                return None
+            return "a bare phrase that is not what its passage answers, by the reader"
         logit = self.reader.read(self.evidence.standalone, [text], [""])[0].logit
         if logit < JUDGE_MIN:
             return f"the reader judges it does not answer the question (logit {logit:.1f})"
@@ -132,6 +144,14 @@ class GenerativeAnswerer:
             if isinstance(update, Draft):
                 draft = update
         return draft
+
+
+_VERB = re.compile(r"(?i)\b(?:is|are|was|were|will|would|has|have|had|be|been|can|could|may|might|did|does|do)\b|\w(?:ed|es)\b")
+
+
+def is_phrase(text: str) -> bool:
+    """A short answer without a verb ("BAIC Group", "March 30, 2021"), as small models often reply."""
+    return len(text.split()) <= 6 and not _VERB.search(text)
 
 
 def openai_answerer(settings: Settings, reader: Reader | None = None) -> GenerativeAnswerer:

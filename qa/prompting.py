@@ -12,7 +12,7 @@ All offsets are taken on the very string that is split: nothing is computed on a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -92,7 +92,6 @@ class Claim:
     cited: tuple[int, ...]
     raw: str = ""  # as the model wrote it, for the debug view
     meta: bool = False  # it talks about the passages rather than the world
-    notes: list[str] = field(default_factory=list)
 
 
 MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:,|and|&)\s*\d+)*)\s*\]|\(\s*(?:passage\s*)?(\d{1,2})\s*\)", re.IGNORECASE)
@@ -103,12 +102,19 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)](?=\s))\s*")
 _ACCORDING = re.compile(
     r"(?i)^\s*(?:according to|as (?:stated|mentioned|said) in|based on|from)\s+(?:the\s+)?"
     r"(?:passages?|sources?|documents?|text)\s*\[?(\d+(?:\s*(?:,|and)\s*\d+)*)?\]?\s*,?\s*")
+# "Passage 1 and Passage 2 state that …": the claim is what follows, citing those passages.
+_PASSAGES_SAY = re.compile(
+    r"(?i)^\s*(?:both\s+)?passages?\s*\[?(\d+)\]?((?:\s*(?:,|and|&)\s*(?:passage\s*)?\[?\d+\]?)*)\s+(?:both\s+)?"
+    r"(?:states?|says?|mentions?|indicates?|shows?|reports?|notes?|confirms?)\s+that\s+")
+_PASSAGE_REF = re.compile(r"(?i)\bpassages?\s*\[?(\d+)\]?((?:\s*(?:,|and|&)\s*(?:passage\s*)?\[?\d+\]?)*)")
 # A sentence that speaks of the passages, not of the world: "Passage [1] and [2] both mention…".
 _META = re.compile(
     r"(?i)\b(passages?|the (?:text|document|documents|context|sources?|article)|mention(?:s|ed)?|"
     r"(?:is|are) not (?:provided|mentioned|given|stated|specified)|no information|does not (?:say|specify|state))\b")
 # The passage's label echoed back: "(001_52ba53fcb0081ea9.txt, 2022-08-26)".
 _ECHOED_LABEL = re.compile(r"\(\s*[\w.-]+\.(?:txt|md|html?)(?:\s*,\s*\d{4}-\d\d-\d\d)?\s*\)\s*:?", re.IGNORECASE)
+# A marker followed by ", another …": each clause keeps its own marker ("… $1.54 billion [1], another at … [2]").
+_MID_MARKER = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]\s*[,;]\s+(?=\w)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\[(]?[A-Z0-9\"“‘(\[])")
 
 
@@ -120,7 +126,10 @@ def _pieces(line: str) -> list[str]:
     """A line cut after each full stop followed by a capital, digit or bracket; markers that open a piece
     ("… a year. [1] Production …") go back to the sentence they follow."""
     pieces, position = [], 0
-    for match in _SENTENCE_END.finditer(line):
+    ends = sorted([*_SENTENCE_END.finditer(line), *_MID_MARKER.finditer(line)], key=lambda m: m.end())
+    for match in ends:
+        if match.end() <= position:
+            continue
         pieces.append(line[position:match.end()])
         position = match.end()
     pieces.append(line[position:])
@@ -148,9 +157,12 @@ def parse_reply(reply: str, passages: int) -> list[Claim]:
         if _NOT_FOUND_LINE.fullmatch(MARKER.sub(" ", line)):
             continue  # the whole line says "not found"; the line is dropped whole, never cut at offsets
         for piece in _pieces(line):
-            according = _ACCORDING.match(piece)
+            according = _ACCORDING.match(piece) or _PASSAGES_SAY.match(piece)
             body = piece[according.end():] if according else piece
-            cited = labelled + [int(n) for n in re.findall(r"\d+", according.group(1) or "")] if according else labelled
+            cited = labelled + [int(n) for n in re.findall(r"\d+", according.group(0))] if according else labelled
+            if _PASSAGE_REF.fullmatch(MARKER.sub(" ", body).strip(" .,;:")):  # "Passage 2": a bare marker by name
+                cited += [int(n) for n in re.findall(r"\d+", body)]
+                body = ""
             cited = cited + [n for m in MARKER.finditer(body) for n in _numbers(m)]
             text = MARKER.sub(" ", body)
             text = " ".join(text.split()).strip(" ,;")
