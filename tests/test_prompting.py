@@ -107,3 +107,11 @@ def test_passages_are_numbered_with_source_and_date_and_syndicated_copies_collap
     assert "last year (2021)" in prompt  # relative years dated for the model too
     assert earlier_part(evidence) == "Where is the factory?"
     assert prompt.endswith("Earlier question (context only): Where is the factory?\nQuestion: When was that reported?")
+
+
+def test_passages_named_in_words_and_clauses_with_their_own_markers():
+    assert [(c.text, c.cited) for c in parse_reply("Passage 2", 3)] == [("", (2,))]
+    claims = parse_reply("Passage 1 and Passage 2 state that Xiaomi will build a base in Yizhuang.", 3)
+    assert [(c.text, c.cited, c.meta) for c in claims] == [("Xiaomi will build a base in Yizhuang.", (1, 2), False)]
+    claims = parse_reply("It is worth $1.54 billion [1], or $1.38 billion [2].", 3)
+    assert [(c.text, c.cited) for c in claims] == [("It is worth $1.54 billion", (1,)), ("or $1.38 billion.", (2,))]
