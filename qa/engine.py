@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from llama_index.core.schema import QueryBundle
 
-from qa.answer import ANSWERERS, REFUSAL_TEXT, Answerer, make_citation
+from qa.answer import ANSWERERS, REFUSAL_TEXT, Answerer, Draft, Partial, make_citation
 from qa.chunking import SentenceChunker
 from qa.config import Settings
 from qa.decision import Decision, choose_decision
@@ -52,7 +52,7 @@ class Engine:
         self.ranker = SentenceRanker(self.reader, self.decision, settings.reader_candidates)
         self.chunker = SentenceChunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
         self._open_index(rebuilding)
-        self.answerer = make_answerer(settings)
+        self.answerer = make_answerer(settings, self.reader)
         self._ingest_lock = threading.Lock()
         self._reopen_lock = threading.Lock()
 
@@ -167,14 +167,49 @@ class Engine:
 
     def respond(self, evidence: Evidence) -> Answer:
         """The answer the evidence supports, or a refusal with the closest passages."""
-        draft = self.answerer.compose(evidence) if self.decision.accepts(evidence.best) else None
+        draft = None
+        for update in self.drafts(evidence):
+            draft = update if isinstance(update, Draft) else draft
+        return self.finish(evidence, draft)
+
+    def drafts(self, evidence: Evidence) -> Iterator[Partial | Draft | None]:
+        """The answerer's progress updates (generative ones stream), then its Draft, or None when not asked.
+
+        The decision is taken here, once, for every answerer: the extractive one is asked only when it
+        accepts the best sentence; a generative one is asked anyway and applies it to each claim it writes.
+        """
+        evidence.accepted = self.decision.accepts(evidence.best)
+        if not (evidence.accepted or getattr(self.answerer, "asks_anyway", False)):
+            yield None
+            return
+        stream = getattr(self.answerer, "stream", None)
+        if stream is None:
+            yield self.answerer.compose(evidence)
+            return
+        yield from stream(evidence)
+
+    def finish(self, evidence: Evidence, draft: Draft | None) -> Answer:
         passages = [passage_of(hit) for hit in evidence.passages]
+        dropped, reason = (draft.dropped, draft.reason) if draft is not None else ([], "")
         if draft is None or not draft.text:  # the one place qa refuses
             closest = [make_citation(n, c) for n, c in enumerate(evidence.candidates[:CLOSEST_SHOWN], 1)]
             return Answer(text=REFUSAL_TEXT, citations=closest, refused=True, question=evidence.question,
-                          standalone_question=evidence.standalone, passages=passages)
+                          standalone_question=evidence.standalone, passages=passages, dropped=dropped, reason=reason)
         return Answer(text=draft.text, citations=draft.citations, refused=False, question=evidence.question,
-                      standalone_question=evidence.standalone, passages=passages)
+                      standalone_question=evidence.standalone, passages=passages, dropped=dropped)
+
+    def stream(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None
+               ) -> Iterator[Partial | Answer]:
+        """Like `ask`, with progress: `Partial(checked, pending)` while a generative answerer writes (the
+        checked text is final, the pending line is not), then the Answer, always last."""
+        evidence = self.evidence(question, history, sources)
+        draft = None
+        for update in self.drafts(evidence):
+            if isinstance(update, Partial):
+                yield update
+            else:
+                draft = update if isinstance(update, Draft) else draft
+        yield self.finish(evidence, draft)
 
     def conversation(self) -> Conversation:
         return Conversation(self)
@@ -193,10 +228,10 @@ class Conversation:
         return answer
 
 
-def make_answerer(settings: Settings) -> Answerer:
+def make_answerer(settings: Settings, reader: Reader | None = None) -> Answerer:
     """The answerer the settings name; every answerer composes from the same ranked evidence."""
     try:
         factory = ANSWERERS[settings.answerer]
     except KeyError:
         raise QAError(f"Unknown answerer {settings.answerer!r}; choose one of {', '.join(ANSWERERS)}.") from None
-    return factory(settings)
+    return factory(settings, reader)

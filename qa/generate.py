@@ -1,87 +1,165 @@
-"""A generative answerer for any OpenAI-compatible server (llama.cpp, Ollama, vLLM, OpenAI...),
-held to the same standard as the extractive one: every sentence it keeps cites evidence that
-contains its words and figures; sentences that do not are dropped, and with none left qa
-refuses rather than pass on an unsupported claim.
+"""Generative answerers: a language model writes, and only claims their one cited passage supports are kept.
+
+`openai` asks any OpenAI-compatible server; `local` runs llama.cpp in this process from a GGUF
+file (qa/llm.py). Both get the same prompt (qa/prompting.py: numbered, deduplicated passages
+with source and date, the question as asked) and the same check (qa/claims.py: each claim
+against the one passage it cites, then the learned reader as judge of whether it answers the
+question). Unlike the extractive answerer, the model is asked whatever the decision thought of
+the best sentence; a claim then stands when the decision accepts the evidence, or when the
+reader is confident that the claim itself answers the question. Claims are checked as each
+line of the reply completes, so a stream shows checked text and, apart, the line still being
+written; what was dropped and why is kept for the debug view. A call that runs out of time
+becomes a refusal that says so, never an error.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 
-import httpx
-
-from qa.answer import Draft, figures, make_citation
+from qa.answer import Draft, Partial, make_citation
+from qa.claims import off_point, unsupported_by
 from qa.config import Settings
-from qa.ranking import Candidate, Evidence
+from qa.llm import Generator, GeneratorTimeout, LocalLlama, OpenAIServer
+from qa.prompting import STOP, Claim, Shown, choose_passages, complete_lines, messages, parse_reply
+from qa.ranking import Evidence
+from qa.reader import Reader
 from qa.retrieve import keywords
-from qa.schema import QAError
-from qa.sentences import sentence_spans
+from qa.schema import Dropped
 
 log = logging.getLogger(__name__)
-EVIDENCE_SENTENCES = 8
-NOT_FOUND = "NOT IN DOCUMENTS"
-SYSTEM_PROMPT = (
-    "You answer questions using only the numbered passages you are given. Write one to three short "
-    "sentences. End every sentence with the number of the passage it comes from, in brackets, like [2]. "
-    "When passages disagree, give each version with its own number. If the passages do not answer the "
-    f"question, reply exactly: {NOT_FOUND}"
-)
-_MARKER = re.compile(r"\[(\d+)\]")
-SUPPORT = 0.6  # share of a sentence's content words that its cited passages must contain
+# The reader's logit for (question, claim): below JUDGE_MIN the claim is beside the question; at JUDGE_CONFIDENT
+# or above it answers even when the decision found the best corpus sentence too weak on its own.
+JUDGE_MIN = -1.5
+JUDGE_CONFIDENT = 4.0
 
 
-class GeneratorUnavailable(QAError):
-    """The language model server did not answer."""
+class _Check:
+    """Judges claims one by one and assembles the answer from those kept, renumbering their citations."""
 
+    def __init__(self, evidence: Evidence, shown: list[Shown], reader: Reader | None) -> None:
+        self.evidence, self.shown, self.reader = evidence, shown, reader
+        self.kept: list[tuple[str, list[int]]] = []
+        self.dropped: list[Dropped] = []
+        self.numbers: dict[int, int] = {}  # passage number -> citation number
 
-def supported(sentence: str, evidence: list[str]) -> bool:
-    """Whether the cited evidence holds the sentence's figures and most of its content words."""
-    quoted = " ".join(evidence)
-    if not figures(_MARKER.sub("", sentence)) <= figures(quoted):
-        return False
-    words = set(keywords(_MARKER.sub("", sentence)))
-    return bool(words) and len(words & set(keywords(quoted))) / len(words) >= SUPPORT
+    def add(self, claim: Claim) -> None:
+        if claim.meta:
+            return self._drop(claim.raw or claim.text, "it talks about the passages, not about the question", claim.cited)
+        if not claim.text:  # a bare "[1] [2]": the model points at passages; their own words are the claims
+            for n in claim.cited:
+                self.add(Claim(self.shown[n - 1].text, (n,), claim.raw))
+            return None
+        reasons = {n: unsupported_by(claim.text, self.shown[n - 1].text, self.evidence.question) for n in claim.cited}
+        supporting = [n for n, reason in reasons.items() if reason is None]
+        if not supporting:  # small models cite the wrong number or none: one shown passage that says it all will do
+            supporting = [s.number for s in self.shown
+                          if unsupported_by(claim.text, s.text, self.evidence.question) is None][:1]
+        if not supporting:  # held against each passage alone: figures are never borrowed across sources
+            first = next(iter(reasons.values()), None)
+            return self._drop(claim.text, first or "it cites no passage, and no passage says it", claim.cited)
+        reason = off_point(self.evidence.standalone, claim.text) or self._judge(claim.text, supporting[0])
+        if reason:
+            return self._drop(claim.text, reason, claim.cited)
+        for n in supporting:
+            self.numbers.setdefault(n, len(self.numbers) + 1)
+        self.kept.append((claim.text, supporting))
+        return None
+
+    def _judge(self, text: str, number: int) -> str | None:
+        if self.reader is None:
+            return None if self.evidence.accepted else "the evidence is too weak to answer"
+        if is_phrase(text):  # "March 30, 2021": the reader cannot read a bare phrase; it must be what the passage answers
+            candidate = self.shown[number - 1].candidate
+            span = candidate.record.text[slice(*candidate.answer_span)] if candidate.answer_span else ""
+            if not self.evidence.accepted:
+                return "the evidence is too weak to answer"
+            if candidate is self.evidence.best or set(keywords(text)) & set(keywords(span)):
+                return None
+            return "a bare phrase that is not what its passage answers, by the reader"
+        logit = self.reader.read(self.evidence.standalone, [text], [""])[0].logit
+        if logit < JUDGE_MIN:
+            return f"the reader judges it does not answer the question (logit {logit:.1f})"
+        if not self.evidence.accepted and logit < JUDGE_CONFIDENT:
+            return f"the evidence is too weak to answer, and the reader is not sure of it (logit {logit:.1f})"
+        return None
+
+    def _drop(self, text: str, reason: str, cited: tuple[int, ...]) -> None:
+        log.info("dropped a claim from the model (%s): %r", reason, text)
+        self.dropped.append(Dropped(text, reason, list(cited)))
+
+    def text(self) -> str:
+        lines = []
+        for text, cited in self.kept:
+            markers = "".join(f"[{self.numbers[n]}]" for n in cited)
+            body, end = (text[:-1], text[-1]) if text[-1:] in ".!?" else (text, ".")
+            lines.append(f"{body.rstrip()} {markers}{end}")
+        return " ".join(lines)
+
+    def draft(self, reason: str = "") -> Draft:
+        citations = [make_citation(number, self.shown[n - 1].candidate) for n, number in self.numbers.items()]
+        return Draft(self.text(), citations, self.dropped, reason)
 
 
 class GenerativeAnswerer:
-    """Asks a chat-completions endpoint to answer from the best sentences, then checks each claim."""
+    """A language model answers from the evidence; its claims pass the citation check or are dropped."""
 
-    def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
-        self.settings = settings
-        self.client = client or httpx.Client(timeout=settings.llm_timeout)
+    asks_anyway = True  # asked whatever the decision thought; the check applies the decision to each claim
 
-    def _complete(self, question: str, evidence: list[Candidate]) -> str:
-        passages = "\n".join(f"[{n}] {' '.join(s.record.text.split())}" for n, s in enumerate(evidence, 1))
-        body = {
-            "model": self.settings.llm_model, "temperature": 0,
-            "messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                         {"role": "user", "content": f"Passages:\n{passages}\n\nQuestion: {question}"}],
-        }
-        url = self.settings.llm_base_url.rstrip("/") + "/chat/completions"
+    def __init__(self, settings: Settings, generator: Generator, reader: Reader | None = None) -> None:
+        self.settings, self.generator, self.reader = settings, generator, reader
+
+    def stream(self, evidence: Evidence) -> Iterator[Partial | Draft]:
+        """Partial updates while the model writes, then the checked Draft (always last)."""
+        shown = choose_passages(evidence)
+        if not shown:
+            yield Draft("")
+            return
+        body = {"messages": messages(evidence, shown), "temperature": 0, "max_tokens": self.settings.llm_max_tokens,
+                "stop": STOP}
+        check = _Check(evidence, shown, self.reader)
+        reply, judged = "", 0
         try:
-            response = self.client.post(url, json=body, headers={"Authorization": f"Bearer {self.settings.llm_api_key}"})
-            response.raise_for_status()
-            return str(response.json()["choices"][0]["message"]["content"])
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
-            raise GeneratorUnavailable(f"The language model server at {url} did not answer: {error}") from error
+            for piece in self.generator.stream(body):
+                reply += piece
+                done, pending = complete_lines(reply)
+                claims = parse_reply(done, len(shown))
+                for claim in claims[judged:len(claims) - 1]:  # the last may still take a marker from the next line
+                    check.add(claim)
+                judged = max(judged, len(claims) - 1)
+                unchecked = " ".join([*(claim.raw for claim in claims[judged:]), pending.strip()])
+                yield Partial(check.text(), unchecked.strip())
+        except GeneratorTimeout as error:  # what was checked stands; without it, a refusal that says why
+            log.warning("%s", error)
+            yield check.draft(f"{error} The answer stops there." if check.kept else f"{error} No answer was given.")
+            return
+        for claim in parse_reply(reply, len(shown))[judged:]:
+            check.add(claim)
+        yield check.draft()
 
     def compose(self, evidence: Evidence) -> Draft:
-        """The model's sentences that its cited passages support, renumbered; no text when none are."""
-        shown = [c for c in evidence.candidates if c.reader_logit is not None][:EVIDENCE_SENTENCES]
-        reply = self._complete(evidence.standalone, shown)
-        kept: list[tuple[str, list[int]]] = []
-        for span in sentence_spans(reply.replace(NOT_FOUND, "")):
-            sentence = reply[span.start:span.end]
-            cited = [int(n) for n in _MARKER.findall(sentence) if 1 <= int(n) <= len(shown)]
-            if cited and supported(sentence, [shown[n - 1].record.text for n in cited]):
-                kept.append((sentence, cited))
-            else:
-                log.info("dropped an unsupported sentence from the model: %r", sentence)
-        renumber: dict[int, int] = {}
-        for _, cited in kept:
-            for n in cited:
-                renumber.setdefault(n, len(renumber) + 1)
-        lines = [_MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]" if int(m.group(1)) in renumber else "", s).strip()
-                 for s, _ in kept]
-        return Draft(" ".join(lines), [make_citation(new, shown[old - 1]) for old, new in renumber.items()])
+        draft = Draft("")
+        for update in self.stream(evidence):
+            if isinstance(update, Draft):
+                draft = update
+        return draft
+
+
+_VERB = re.compile(r"(?i)\b(?:is|are|was|were|will|would|has|have|had|be|been|can|could|may|might|did|does|do)\b|\w(?:ed|es)\b")
+
+
+def is_phrase(text: str) -> bool:
+    """A short answer without a verb ("BAIC Group", "March 30, 2021"), as small models often reply."""
+    return len(text.split()) <= 6 and not _VERB.search(text)
+
+
+def openai_answerer(settings: Settings, reader: Reader | None = None) -> GenerativeAnswerer:
+    server = OpenAIServer(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout)
+    return GenerativeAnswerer(settings, server, reader)
+
+
+def local_answerer(settings: Settings, reader: Reader | None = None) -> GenerativeAnswerer:
+    llama = LocalLlama(settings.llm_model_path, settings.llm_threads, settings.llm_context, settings.llm_timeout)
+    return GenerativeAnswerer(settings, llama, reader)
+

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.schema import Answer, Citation
+from qa.schema import Answer, Citation, Dropped
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -72,6 +72,7 @@ def answer_to_json(answer: Answer) -> str:
 def answer_from_json(text: str) -> Answer:
     data = json.loads(text)
     data["citations"] = [Citation(**citation) for citation in data.get("citations", [])]
+    data["dropped"] = [Dropped(**dropped) for dropped in data.get("dropped", [])]
     return Answer(**data)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from qa.answer import Partial
 from qa.embedding import MODEL_ID
 from qa.engine import Engine
 from qa.http_common import ApiError
@@ -55,13 +56,23 @@ class Answering:
         self.engine = engine
         self._slots = threading.BoundedSemaphore(concurrency)
 
-    def ask(self, question: str, history: Sequence[str] = (), files: Sequence[str] | None = None) -> Answer:
+    def _check_files(self, files: Sequence[str] | None) -> None:
         if files is not None:
             unknown = sorted(set(files) - set(self.engine.indexed_files()))
             if unknown:
                 raise ApiError(400, f"Not indexed: {', '.join(unknown)} (GET /api/documents lists the files).")
+
+    def ask(self, question: str, history: Sequence[str] = (), files: Sequence[str] | None = None) -> Answer:
+        self._check_files(files)
         with self._slots:
             return self.engine.ask(question, history, sources=files)
+
+    def stream(self, question: str, history: Sequence[str] = (), files: Sequence[str] | None = None
+               ) -> Iterator[Partial | Answer]:
+        """Engine.stream under the same rules; the slot is held until the answer is complete."""
+        self._check_files(files)
+        with self._slots:
+            yield from self.engine.stream(question, history, sources=files)
 
 
 class IngestJob:

@@ -7,11 +7,12 @@ stream chunk), with `refused`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -19,6 +20,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from qa.answer import Partial
 from qa.http_api import Answering
 from qa.http_common import ApiError
 from qa.schema import Answer
@@ -34,7 +36,7 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """OpenAI's request; sampling parameters and tools are accepted and ignored (answers are extractive)."""
+    """OpenAI's request; sampling parameters and tools are accepted and ignored (qa's answerer decides)."""
 
     model_config = ConfigDict(extra="allow")
     model: str = MODEL_NAME
@@ -85,8 +87,13 @@ def pieces(text: str, words: int = WORDS_PER_CHUNK) -> list[str]:
     return [text] if len(tokens) <= 1 else ["".join(tokens[i:i + words]) for i in range(0, len(tokens), words)]
 
 
-def sse_events(answer: Answer, completion_id: str, created: int) -> Iterator[str]:
-    """The answer as server-sent chat.completion.chunk events: role, text pieces, a last chunk with the citations."""
+def sse_events(updates: Iterable[Partial | Answer], completion_id: str, created: int) -> Iterator[str]:
+    """The answer as server-sent chat.completion.chunk events: role, text pieces, a last chunk with the citations.
+
+    A generative answerer's claims are sent as each one passes the citation check (the checked text only
+    grows); what is still unchecked is never sent. The rest of the reply (all of an extractive answer, the
+    sources) follows once the Answer is complete.
+    """
     head = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL_NAME}
 
     def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -94,7 +101,19 @@ def sse_events(answer: Answer, completion_id: str, created: int) -> Iterator[str
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
     yield event({"role": "assistant", "content": ""})
-    for piece in pieces(reply_text(answer)):
+    sent, answer = "", None
+    for update in updates:
+        if isinstance(update, Answer):
+            answer = update
+        elif update.checked.startswith(sent) and len(update.checked) > len(sent):
+            yield event({"content": update.checked[len(sent):]})
+            sent = update.checked
+    if answer is None:  # the engine always ends with an Answer; a broken stream still ends well-formed
+        yield "data: [DONE]\n\n"
+        return
+    full = reply_text(answer)
+    rest = full[len(sent):] if full.startswith(sent) else f"\n\n{full}"
+    for piece in pieces(rest):
         yield event({"content": piece})
     yield event({}, "stop", **extras(answer))
     yield "data: [DONE]\n\n"
@@ -112,12 +131,14 @@ def openai_router(answering: Answering) -> APIRouter:
     @router.post("/chat/completions", summary="Answer the last user message; earlier user turns are its history")
     def chat_completions(request: ChatRequest) -> Any:
         question, history = conversation(request.messages)
-        answer = answering.ask(question, history, request.files)
         completion_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
         if request.stream:
-            return StreamingResponse(sse_events(answer, completion_id, created), media_type="text/event-stream",
+            updates = answering.stream(question, history, request.files)
+            first = next(updates)  # bad questions and unknown files fail here, as a JSON error, before streaming
+            return StreamingResponse(sse_events(itertools.chain([first], updates), completion_id, created),
+                                     media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return completion(answer, completion_id, created)
+        return completion(answering.ask(question, history, request.files), completion_id, created)
 
     @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def unknown(rest: str) -> None:

@@ -135,6 +135,7 @@ class Evidence:
     standalone: str
     candidates: list[Candidate]
     passages: list[NodeWithScore] = field(default_factory=list)
+    accepted: bool = False  # the decision's verdict on the best candidate (set by the engine)
 
     @property
     def best(self) -> Candidate | None:

@@ -60,6 +60,15 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """A claim a generative answerer wrote and the citation check refused, with why (for debugging)."""
+
+    text: str
+    reason: str
+    cited: list[int] = field(default_factory=list)  # passage numbers it cited, as the model saw them
+
+
+@dataclass(frozen=True)
 class Answer:
     """What qa says to a question, with the evidence behind each sentence."""
 
@@ -69,6 +78,8 @@ class Answer:
     question: str = ""
     standalone_question: str = ""
     passages: list[Passage] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)  # claims the citation check refused (generative answerers)
+    reason: str = ""  # why a refusal refused, when more is known than "the evidence is weak" (a model timeout)
 
 
 class QAError(Exception):

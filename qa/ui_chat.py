@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import anyio
 import gradio as gr
 
 from qa import ui_render as render
+from qa.answer import Partial
 from qa.engine import Engine
 from qa.history import DONE, History
-from qa.schema import EmptyIndex, QAError
+from qa.schema import Answer, EmptyIndex, QAError
 from qa.ui_conversations import Conversations, owner_of
 
 log = logging.getLogger(__name__)
 STOP_POLL = 0.1  # seconds between checks for a Stop while an answer is computed
+STREAM_INTERVAL = 0.25  # seconds between redraws of an answer being written
 
 
 class Building:
@@ -69,29 +72,34 @@ class Chat:
         self._stops: defaultdict[str, set[threading.Event]] = defaultdict(set)
         self._stops_lock = threading.Lock()
 
-    def _answer(self, owner: str, conversation: str, turn: int, question: str, sources: Sequence[str] | None) -> None:
+    def _answer(self, owner: str, conversation: str, turn: int, question: str, sources: Sequence[str] | None,
+                show: Callable[[Partial], None]) -> None:
+        """Answer the turn and save the answer; a generative answerer's progress goes to `show` as it comes."""
         with self._locks[conversation]:  # earlier questions are answered first: follow-ups read them
             earlier = [t.answer.question or t.question for t in self.history.turns(owner, conversation)
                        if t.id < turn and t.status == DONE and t.answer is not None]
             try:
-                answer = self.engine.ask(question, earlier, sources=sources or None)
+                shown = 0.0
+                for update in self.engine.stream(question, earlier, sources=sources or None):
+                    if isinstance(update, Answer):
+                        self.history.finish(turn, update)
+                    elif time.monotonic() - shown >= STREAM_INTERVAL:  # a redraw per token would flood the browser
+                        shown = time.monotonic()
+                        show(update)
             except Exception as error:
                 self.history.finish(turn, error=explain(error, bool(self.building)))
-                return
-            self.history.finish(turn, answer)
 
-    async def _wait_for_answer(self, stopped: threading.Event, *answer_args) -> None:
-        """Run `_answer` in a thread until it is done or the user pressed Stop; a stopped answer's thread is left
-        to finish alone (its answer is dropped: the turn is stopped)."""
-        async with anyio.create_task_group() as group:
-            async def answer() -> None:
-                await anyio.to_thread.run_sync(self._answer, *answer_args, abandon_on_cancel=True)
-                group.cancel_scope.cancel()
-
-            group.start_soon(answer)
-            while not stopped.is_set():
-                await anyio.sleep(STOP_POLL)
-            group.cancel_scope.cancel()
+    async def _wait_for_answer(self, stopped: threading.Event, *answer_args) -> AsyncIterator[Partial]:
+        """Run `_answer` in a thread, yielding its latest progress, until it is done or the user pressed Stop; a
+        stopped answer's thread is left to finish alone (its answer is dropped: the turn is stopped)."""
+        latest: list[Partial] = []
+        worker = threading.Thread(target=self._answer, args=(*answer_args, lambda p: latest.append(p)), daemon=True)
+        worker.start()
+        while worker.is_alive() and not stopped.is_set():
+            await anyio.sleep(STOP_POLL)
+            if latest:
+                yield latest[-1]
+                latest.clear()
 
     def _problem(self, question: str) -> str | None:
         """Why `question` is not asked: "" for an empty one (nothing to say), a note for a too long one."""
@@ -113,7 +121,10 @@ class Chat:
         try:
             turn = self.history.add_question(owner, conversation, question)
             yield box, *self.conversations.view(owner, conversation), ""
-            await self._wait_for_answer(stopped, owner, conversation, turn, question, sources)
+            async for partial in self._wait_for_answer(stopped, owner, conversation, turn, question, sources):
+                # Streamed text is shown as provisional until the checked answer replaces it.
+                messages = render.messages(self.history.turns(owner, conversation), provisional={turn: partial})
+                yield gr.skip(), gr.skip(), gr.skip(), messages, gr.skip(), gr.skip()
         finally:
             with self._stops_lock:
                 self._stops[conversation].discard(stopped)

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 
+from qa.answer import Partial
 from qa.history import DONE, FAILED, PENDING, Turn
 from qa.schema import Answer, Citation, Passage
 from qa.store import IndexedFile
@@ -111,7 +112,7 @@ def render_answer(answer: Answer) -> str:
     """An answer with its numbered sources, or a refusal with the closest passages."""
     if answer.refused:
         banner = (f'<div class="qa-refusal-banner"><span class="qa-refusal-label">No answer found.</span> '
-                  f"{_text(answer.text)}</div>")
+                  f"{_text(answer.text)}{' ' + _text(answer.reason) if answer.reason else ''}</div>")
         sources = _sources("Closest passages (not an answer)", answer.citations)
         return f'<div class="qa-refusal">{_read_as(answer)}{banner}{sources}{_copy_button(answer)}</div>'
     return (f'<div class="qa-answer">{_read_as(answer)}<p>{_with_markers(answer.text)}</p>'
@@ -126,12 +127,23 @@ def stopped() -> str:
     return '<div class="qa-stopped">Stopped. Ask again, or press Retry.</div>'
 
 
-def messages(turns: list[Turn]) -> list[dict]:
-    """The chat's messages for a conversation: each question, then its answer or what became of it."""
+def render_provisional(partial: Partial) -> str:
+    """An answer being written: the claims already checked, then the unchecked rest, marked as such."""
+    checked = f'<div class="qa-answer-text">{_with_markers(partial.checked)}</div>' if partial.checked else ""
+    unchecked = f'<div class="qa-unchecked">{_text(partial.pending)}</div>' if partial.pending else ""
+    return (f'<div class="qa-pending qa-provisional">{checked}{unchecked}'
+            '<div class="qa-note">Writing; each sentence is checked against its source before it stays.</div></div>')
+
+
+def messages(turns: list[Turn], provisional: Mapping[int, Partial] | None = None) -> list[dict]:
+    """The chat's messages for a conversation: each question, then its answer or what became of it
+    (`provisional` holds what is being written for pending turns, by turn id)."""
     result = []
     for turn in turns:
         result.append({"role": "user", "content": user_message(turn.question)})
-        if turn.status == PENDING:
+        if turn.status == PENDING and provisional and turn.id in provisional:
+            reply = render_provisional(provisional[turn.id])
+        elif turn.status == PENDING:
             reply = pending()
         elif turn.status == DONE and turn.answer is not None:
             reply = render_answer(turn.answer)

@@ -55,6 +55,10 @@ class ScriptedEngine:
             return Answer(text="The documents don't say.", citations=[CITATION], refused=True, question=question)
         return Answer(text=f"{QUOTE} [1]", citations=[CITATION], question=question, standalone_question=question)
 
+    def stream(self, question: str, history=(), sources=None):
+        """Engine.stream's shape: an extractive engine's only update is the Answer."""
+        yield self.ask(question, history, sources)
+
     def indexed_files(self) -> dict[str, IndexedFile]:
         return dict(self.files)
 

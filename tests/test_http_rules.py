@@ -112,7 +112,7 @@ def test_pieces_join_back_to_the_text(text):
 
 
 def test_sse_events_are_framed_chunks_ending_with_citations_and_done():
-    events = list(sse_events(ANSWER, "chatcmpl-1", 7))
+    events = list(sse_events([ANSWER], "chatcmpl-1", 7))
     assert all(event.startswith("data: ") and event.endswith("\n\n") and "\n\n" not in event[:-2]
                for event in events)
     assert events[-1] == "data: [DONE]\n\n"

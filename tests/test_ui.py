@@ -49,6 +49,10 @@ class ScriptedEngine:
             raise RuntimeError("secret internals")
         return Answer(text=f"The board met on May 3 about {question}. [1]", citations=[CITATION], question=question)
 
+    def stream(self, question: str, history=(), sources=None):
+        """Engine.stream's shape: an extractive engine's only update is the Answer."""
+        yield self.ask(question, history, sources)
+
     def indexed_files(self) -> dict[str, IndexedFile]:
         return {"docs/minutes.txt": IndexedFile("docs/minutes.txt", "abc", 3, 1_700_000_000.0)}
 

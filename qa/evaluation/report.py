@@ -191,6 +191,7 @@ def item_record(item: GoldItem, answer: Answer, score: ItemScore, latency: float
         "id": item.id, "kind": item.kind, "question": item.question, "history": list(item.history),
         "standalone_question": answer.standalone_question, "expected": list(item.answers),
         "answer": answer.text, "refused": answer.refused, "correct": score.correct, "f1": round(score.f1, 4),
+        "reason": answer.reason, "dropped": [asdict(dropped) for dropped in answer.dropped],  # generative answerers
         "latency_ms": round(latency * 1000, 1),
         "scores": {key: value for key, value in asdict(score).items() if key not in ("correct", "f1")},
         "citations": [{k: v for k, v in asdict(c).items() if k != "context"} for c in answer.citations],
