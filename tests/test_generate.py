@@ -5,6 +5,7 @@ streamed as server-sent events when asked to; what is under test is qa's side: t
 reading of the reply, the citation check, the shared decision, timeouts and streaming.
 """
 
+import asyncio
 import json
 import socket
 import threading
@@ -26,6 +27,7 @@ class ScriptedLLM(BaseHTTPRequestHandler):
     replies: list[str] = []
     requests: list[dict] = []
     delay = 0.0
+    token_delay = 0.0  # between streamed pieces, as a model on two cores writes them
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -46,6 +48,8 @@ class ScriptedLLM(BaseHTTPRequestHandler):
             for i in range(0, len(reply), 7):  # pieces cut anywhere, as tokens are
                 chunk = {"choices": [{"index": 0, "delta": {"content": reply[i:i + 7]}}]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(ScriptedLLM.token_delay)
             self.wfile.write(b"data: [DONE]\n\n")
             return
         data = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
@@ -65,7 +69,7 @@ def llm_server():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     ScriptedLLM.requests.clear()
-    ScriptedLLM.delay = 0.0
+    ScriptedLLM.delay = ScriptedLLM.token_delay = 0.0
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
     server.server_close()
@@ -254,7 +258,12 @@ def test_the_chat_shows_provisional_text_then_the_checked_answer(generative, tmp
     history = History(tmp_path / "history")
     chat = Chat(generative, history, Conversations(history), Building())
     ScriptedLLM.replies = [f"{CATL_CLAIM} [{{CATL}}].\nIt will be the best car ever made [{{CATL}}]."]
-    updates = list(chat.respond(SUPPLIERS, "", "", None, SimpleNamespace(username="alice", session_hash="s")))
+    ScriptedLLM.token_delay = 0.05
+
+    async def run() -> list[tuple]:
+        return [u async for u in chat.respond(SUPPLIERS, "", "", None, SimpleNamespace(username="alice", session_hash="s"))]
+
+    updates = asyncio.run(run())
     replies = [u[3][-1]["content"] for u in updates if isinstance(u[3], list)]
     assert any("qa-provisional" in reply for reply in replies[:-1])
     assert "qa-provisional" not in replies[-1] and "FinDreams" in replies[-1] and "best car" not in replies[-1]
