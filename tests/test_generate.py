@@ -279,3 +279,30 @@ def test_terse_replies_small_models_write(generative):
     # A phrase that answers nothing the passages were read for is dropped.
     answer = ask(generative, SUPPLIERS, "Beijing [{headquarters}]")
     assert answer.refused and answer.dropped
+
+
+@pytest.mark.slow
+def test_a_generated_answer_streams_into_the_browser_then_is_replaced_by_the_checked_one(generative, browser, tmp_path):
+    from ui_fixtures import BOT, free_port, open_page, serve_app, shots
+
+    from qa.ui import create_app
+
+    generative.settings = generative.settings.model_copy(update={"host": "127.0.0.1", "port": free_port()})
+    demo = create_app(generative)
+    url = serve_app(demo, generative.settings)
+    try:
+        page = open_page(browser, url)
+        ScriptedLLM.token_delay = 0.15  # about three seconds of writing: long enough to be seen
+        ScriptedLLM.replies = [f"{CATL_CLAIM} [{{CATL}}].\nIt will be the best car ever made [{{CATL}}]."]
+        page.locator("#qa-question textarea").fill(SUPPLIERS)
+        page.locator("#qa-question textarea").press("Enter")
+        page.wait_for_selector(f"{BOT} .qa-provisional", timeout=30_000)
+        shots(page, tmp_path, "g1-writing")
+        page.wait_for_function("""(bot) => { const bots = document.querySelectorAll(bot);
+            const last = bots[bots.length - 1]; return last && !last.querySelector('.qa-pending'); }""",
+                               arg=BOT, timeout=60_000)
+        shots(page, tmp_path, "g2-checked")
+        reply = page.locator(BOT).last.inner_text()
+        assert "FinDreams" in reply and "best car" not in reply
+    finally:
+        demo.close()
