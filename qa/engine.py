@@ -28,7 +28,7 @@ from qa.ingest import Ingestor, IngestReport, Progress
 from qa.questions import condense, validate_question
 from qa.ranking import Evidence, SentenceRanker
 from qa.reader import Reader, default_model_dir, load_reader
-from qa.retrieve import HybridRetriever, passage_of
+from qa.retrieve import HybridRetriever, keyword_index_for, passage_of
 from qa.schema import Answer, DocumentExists, EmptyIndex, Passage, QAError, UnknownDocument
 from qa.store import ChromaStore, IndexedFile, index_signature
 
@@ -49,7 +49,7 @@ class Engine:
         self.reader = reader or load_reader(model_dir)
         self.decision: Decision = choose_decision(settings.decision, model_dir).with_threshold(settings.refusal_threshold)
         self.ranker = SentenceRanker(self.reader, self.decision, settings.reader_candidates)
-        signature = index_signature(settings, MODEL_ID, self.embedder.dimension)
+        signature = index_signature(settings, getattr(self.embedder, "model_id", MODEL_ID), self.embedder.dimension)
         self.store = ChromaStore(settings, signature, check_signature=not rebuilding)
         self.chunker = SentenceChunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
         self.retriever = HybridRetriever(
@@ -62,10 +62,13 @@ class Engine:
                progress: Progress | None = None) -> IngestReport:
         """Index `folder` (the settings' corpus folder by default); one ingestion at a time."""
         with self._ingest_lock:
-            ingestor = Ingestor(self.store, self.chunker, self.embedder)
-            report = ingestor.ingest(folder or self.settings.corpus_dir, rebuild, show_progress, progress)
-            self.retriever.refresh()
-            return report
+            try:
+                return self._ingestor().ingest(folder or self.settings.corpus_dir, rebuild, show_progress, progress)
+            finally:
+                self.retriever.refresh(sync=True)
+
+    def _ingestor(self) -> Ingestor:
+        return Ingestor(self.store, self.chunker, self.embedder, lambda build: keyword_index_for(self.store, build))
 
     def add_document(self, filename: str, data: bytes, progress: Progress | None = None,
                      replace: bool = False) -> IngestReport:
@@ -115,8 +118,8 @@ class Engine:
         if source not in self.indexed_files():
             raise UnknownDocument(f"{source} is not in the index")
         with self._ingest_lock:
-            self.store.delete_source(source)
-            self.retriever.refresh()
+            self._ingestor().remove(source)
+            self.retriever.refresh(sync=True)
 
     def chunks_of(self, source: str) -> list[Passage]:
         """The indexed chunks of one source, in document order."""
@@ -141,7 +144,7 @@ class Engine:
         standalone = condense(question, history)
         query_vector = np.asarray(self.embedder.get_query_embedding(standalone), dtype=np.float32)
         hits = self.retriever.restricted_to(sources).retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
-        sentences = self.store.sentences_of([hit.node.node_id for hit in hits])
+        sentences = self.retriever.sentences_of(hits)
         return self.ranker.rank(question, standalone, query_vector, hits, sentences, self.retriever.term_statistics)
 
     def ask(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None) -> Answer:
