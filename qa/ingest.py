@@ -205,7 +205,7 @@ class _Run:
             self.keywords.remove_file(source)
             self.report.removed.append(source)
         _kill_point("commit")
-        self.writer.commit()
+        self.writer.commit(swapped=lambda: _kill_point("swapped"))
         self.bar.close()
         log.info("ingested %s: %s", folder, self.report.summary())
         return self.report

@@ -183,7 +183,7 @@ class ChromaStore:
             if "does not exist" in str(error):
                 result = None
             else:
-                raise StoreUnavailable(f"cannot open {_where(self.settings)}: {error}") from error
+                raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
         if not result or not result["ids"]:
             self._refuse_old_layout()
             return None
@@ -414,8 +414,8 @@ class StoreWriter:
         state = self.store._read_state() or {"active": self.build, "building": "", "layout_version": LAYOUT_VERSION}
         self._write_state({**state, "generation": int(state.get("generation", 0)) + 1})
 
-    def commit(self) -> None:
-        """Publish; a rebuild swaps the pointer to its build, then drops every other build."""
+    def commit(self, swapped: Callable[[], None] = lambda: None) -> None:
+        """Publish; a rebuild swaps the pointer to its build (then calls `swapped`), then drops every other build."""
         if not self.rebuild:
             self.publish()
             return
@@ -423,6 +423,7 @@ class StoreWriter:
         self.rebuild = False
         self._write_state({"active": self.build, "building": "", "generation": int(state["generation"]) + 1,
                            "layout_version": LAYOUT_VERSION})
+        swapped()
         ours = re.compile(rf"{re.escape(self.store.prefix)}-([0-9a-f]{{12}}-chunks|[0-9a-f]{{12}}-files|chunks)")
         for collection in self.store._client.list_collections():
             name = getattr(collection, "name", collection)
