@@ -73,7 +73,7 @@ def build_corpus(folder: Path, pool: list[tuple[str, str, list[str]]], chunks: i
     return total, questions
 
 
-def plain_llama_index(index_dir: Path, nodes, vectors) -> None:
+def plain_llama_index(index_dir: Path, nodes, vectors, embed_model) -> None:
     """What a plain llama-index + Chroma pipeline stores for the same chunks and vectors."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -85,7 +85,7 @@ def plain_llama_index(index_dir: Path, nodes, vectors) -> None:
     store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("plain"))
     plain = [TextNode(text=node.text, id_=node.id_, metadata={"source": node.metadata["source"]},
                       embedding=vector.tolist()) for node, vector in zip(nodes, vectors)]
-    VectorStoreIndex(plain, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=None,
+    VectorStoreIndex(plain, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed_model,
                      show_progress=False)
     client.close()
 
@@ -138,7 +138,7 @@ def measure(work: Path, pool, size: int, questions_wanted: int) -> None:
         got = engine.store._chunks.get(ids=[n.id_ for n in nodes[first:first + 5000]], include=["embeddings"])
         by_id = dict(zip(got["ids"], got["embeddings"]))
         all_vectors += [by_id[n.id_] for n in nodes[first:first + 5000]]
-    plain_llama_index(plain_dir, nodes, all_vectors)
+    plain_llama_index(plain_dir, nodes, all_vectors, engine.embedder)  # nodes carry their vectors: not embedded again
     random.Random(1).shuffle(questions)
     asked = questions[:questions_wanted + 1]
     done = subprocess.run([sys.executable, __file__, "--child", str(corpus), str(index), json.dumps(asked)],

@@ -83,7 +83,7 @@ class HybridRetriever(BaseRetriever):
             index = self._keywords
             if index is None or index.path.stem != f"{self.store.prefix}-{build}":
                 index, changed = keyword_index_for(self.store, build), True
-                _forget_other_builds(index, self.store.prefix)
+                _forget_other_builds(index, self.store.prefix, self.store.building)
             if changed or self._keywords is None:
                 manifest = {source: record.content_hash for source, record in self.store.indexed_files().items()}
                 index.sync(manifest, lambda source, content_hash: [
@@ -166,11 +166,13 @@ class HybridRetriever(BaseRetriever):
         ]
 
 
-def _forget_other_builds(index: KeywordIndex, prefix: str) -> None:
-    """Delete keyword files of builds a rebuild replaced (a process still reading one keeps it open)."""
-    build_file = re.compile(rf"{re.escape(prefix)}-[0-9a-f]{{12}}\.sqlite3(-wal|-shm)?")
+def _forget_other_builds(index: KeywordIndex, prefix: str, building: str | None) -> None:
+    """Delete keyword files of builds a rebuild replaced (a process still reading one keeps it open),
+    not the one a rebuild is writing."""
+    build_file = re.compile(rf"{re.escape(prefix)}-([0-9a-f]{{12}})\.sqlite3(-wal|-shm)?")
     for path in index.path.parent.iterdir():
-        if build_file.fullmatch(path.name) and not path.name.startswith(index.path.name):
+        found = build_file.fullmatch(path.name)
+        if found and not path.name.startswith(index.path.name) and found.group(1) != building:
             path.unlink(missing_ok=True)
 
 

@@ -229,6 +229,11 @@ class ChromaStore:
         return None if self._state is None else str(self._state["active"])
 
     @property
+    def building(self) -> str | None:
+        """The build a rebuild is writing, if one is under way (or was killed)."""
+        return str(self._state["building"]) if self._state and self._state.get("building") else None
+
+    @property
     def generation(self) -> int:
         return 0 if self._state is None else int(self._state["generation"])
 
