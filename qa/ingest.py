@@ -26,6 +26,7 @@ from qa.documents import SkippedFile, content_hash, list_corpus_files, parse_doc
 from qa.embedding import MiniLMEmbedding
 from qa.keyword_index import KeywordIndex
 from qa.schema import QAError
+from qa.sentences import sentence_spans
 from qa.store import ChromaStore, StoreWriter, local_folder
 
 log = logging.getLogger(__name__)
@@ -231,9 +232,16 @@ class _Run:
         while self.queue and (everything or len(self.queue) >= self.batch):
             batch, self.queue = self.queue[:self.batch], self.queue[self.batch:]
             _kill_point("embed")
-            vectors = self.ingestor.embedder.encode([chunk.text for _, chunk in batch])
+            texts = [chunk.text for _, chunk in batch]
+            spans = [sentence_spans(text) for text in texts]
+            # One pass gives chunk vectors and sentence vectors (late chunking); the latter are
+            # cached beside the keyword index, so questions need not embed sentences.
+            vectors, sentence_vectors = self.ingestor.embedder.embed_chunks(texts, spans)
             _kill_point("write")
             self.writer.add_chunks([chunk for _, chunk in batch], vectors)
+            self.keywords.put_sentences(
+                (chunk.id_, chunk.metadata["source"], [(span.start, span.end) for span in chunk_spans], chunk_vectors)
+                for (_, chunk), chunk_spans, chunk_vectors in zip(batch, spans, sentence_vectors))
             for entry, _ in batch:
                 entry.waiting -= 1
             self.report.chunks_embedded += len(batch)

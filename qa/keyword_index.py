@@ -6,6 +6,9 @@ the sources that changed. An ingest updates it as it writes; another process (or
 a shared Chroma server, which keeps its own copy) syncs when the store's generation moves.
 Opening it reads nothing; a question reads the postings of its own words.
 
+It also caches each chunk's sentence vectors (float16, written while ingesting, or computed
+the first time a question retrieves the chunk): compact, and read only for retrieved chunks.
+
 Postings are plain tables rather than FTS5: FTS5's bm25() cannot be tuned from Python and
 floors the idf of words in more than half the chunks at zero, which on a small corpus drops
 the question's main name. Scores are bm25s's Lucene BM25 (k1=1.5, b=0.75), what llama-index's
@@ -15,12 +18,15 @@ figures like `7.2382` whole).
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from qa.terms import keywords
 
@@ -38,6 +44,9 @@ CREATE INDEX IF NOT EXISTS postings_by_chunk ON postings(chunk);
 CREATE TABLE IF NOT EXISTS totals(id INTEGER PRIMARY KEY CHECK (id = 0), chunks INTEGER NOT NULL,
                                   length INTEGER NOT NULL);
 INSERT OR IGNORE INTO totals VALUES (0, 0, 0);
+CREATE TABLE IF NOT EXISTS sentences(chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, spans TEXT NOT NULL,
+                                     vectors BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS sentences_by_source ON sentences(source);
 """
 
 # (chunk id, chunk text) of one version of one source, read from the store when syncing.
@@ -88,11 +97,35 @@ class KeywordIndex:
                            frequencies.items())
             db.executemany("INSERT INTO postings VALUES ((SELECT id FROM terms WHERE term = ?), ?, ?)", postings)
             db.execute("UPDATE totals SET chunks = chunks + ?", (total,))
+            # Sentence vectors written while embedding stay if their chunk is still the file's.
+            db.execute("DELETE FROM sentences WHERE source = ? AND chunk_id NOT IN "
+                       "(SELECT chunk_id FROM chunks WHERE source = ?)", (source, source))
             db.execute("INSERT OR REPLACE INTO files VALUES (?, ?)", (source, content_hash))
 
     def remove_file(self, source: str) -> None:
         with self._transaction() as db:
             self._delete(db, source)
+            db.execute("DELETE FROM sentences WHERE source = ?", (source,))
+
+    def put_sentences(self, rows: Iterable[tuple[str, str, list[tuple[int, int]], np.ndarray]]) -> None:
+        """Cache sentence vectors: (chunk id, source, spans relative to the chunk, vectors), as float16."""
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO sentences VALUES (?, ?, ?, ?)", [
+                (chunk_id, source, json.dumps(spans), np.asarray(vectors, dtype=np.float16).tobytes())
+                for chunk_id, source, spans, vectors in rows])
+
+    def sentences(self, chunk_ids: Sequence[str]) -> dict[str, tuple[list[tuple[int, int]], np.ndarray]]:
+        """Cached spans and vectors of these chunks (the ones not cached are missing)."""
+        if not chunk_ids:
+            return {}
+        rows = self._connection().execute(
+            f"SELECT chunk_id, spans, vectors FROM sentences WHERE chunk_id IN ({', '.join('?' * len(chunk_ids))})",
+            list(chunk_ids)).fetchall()
+        found = {}
+        for chunk_id, spans, vectors in rows:
+            spans = [tuple(span) for span in json.loads(spans)]
+            found[chunk_id] = (spans, np.frombuffer(vectors, dtype=np.float16).reshape(len(spans), -1).astype(np.float32))
+        return found
 
     def _transaction(self):
         return _Transaction(self._connection())

@@ -108,21 +108,29 @@ class HybridRetriever(BaseRetriever):
     def sentences_of(self, hits: Sequence[NodeWithScore]) -> list[SentenceRecord]:
         """The sentences of the retrieved chunks with their vectors, in document order.
 
-        The vectors are pooled from one pass of the model over the few retrieved chunks (late
-        chunking, as ingestion did): a few tens of milliseconds, and nothing stored per sentence.
+        Vectors come from the keyword index's cache (written while ingesting); a chunk not cached
+        there (ingested by another machine, or resumed after a crash) gets one pass of the model
+        over its text, pooled as ingestion does, and is cached for next time.
         """
         nodes = list({hit.node.node_id: hit.node for hit in hits}.values())
-        if not nodes:
-            return []
-        texts = [node.get_content() for node in nodes]
-        spans = [sentence_spans(text) for text in texts]
-        _, vectors = self.embedder.embed_chunks(texts, spans)
-        records = [
-            SentenceRecord(node.node_id, node.metadata["source"], (node.start_char_idx or 0) + span.start,
-                           (node.start_char_idx or 0) + span.end, text[span.start:span.end], vector)
-            for node, text, node_spans, node_vectors in zip(nodes, texts, spans, vectors)
-            for span, vector in zip(node_spans, node_vectors)
-        ]
+        index = self._keywords
+        cached = index.sentences([node.node_id for node in nodes]) if index is not None else {}
+        missing = [node for node in nodes if node.node_id not in cached]
+        if missing:
+            texts = [node.get_content() for node in missing]
+            spans = [sentence_spans(text) for text in texts]
+            _, vectors = self.embedder.embed_chunks(texts, spans)
+            fresh = {node.node_id: ([(span.start, span.end) for span in node_spans], node_vectors)
+                     for node, node_spans, node_vectors in zip(missing, spans, vectors)}
+            cached.update(fresh)
+            if index is not None:
+                index.put_sentences((node.node_id, node.metadata["source"], *fresh[node.node_id]) for node in missing)
+        records = []
+        for node in nodes:
+            offset, text = node.start_char_idx or 0, node.get_content()
+            spans, vectors = cached[node.node_id]
+            records += [SentenceRecord(node.node_id, node.metadata["source"], offset + start, offset + end,
+                                       text[start:end], vector) for (start, end), vector in zip(spans, vectors)]
         return sorted(records, key=lambda record: (record.source, record.start, record.chunk_id))
 
     def restricted_to(self, sources: Collection[str] | None) -> BaseRetriever:
