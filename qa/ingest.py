@@ -27,7 +27,8 @@ from qa.embedding import MiniLMEmbedding
 from qa.keyword_index import KeywordIndex
 from qa.schema import QAError
 from qa.sentences import sentence_spans
-from qa.store import ChromaStore, StoreWriter, local_folder
+from qa.store import ChromaStore, local_folder
+from qa.store_writer import StoreWriter
 
 log = logging.getLogger(__name__)
 # progress(done, total, unit): "files" while reading the folder, then "chunks" while embedding.

@@ -6,7 +6,8 @@ import pytest
 
 from qa.embedding import MODEL_ID
 from qa.schema import EmptyIndex, IndexMismatch, QAError
-from qa.store import ChromaStore, StoreWriter, index_signature
+from qa.store import ChromaStore, index_signature
+from qa.store_writer import StoreWriter
 
 SEEDS_FILES = sorted((Path(__file__).resolve().parents[1] / "seeds").iterdir())
 
