@@ -29,7 +29,7 @@ from qa.integrity import IndexWatch
 from qa.questions import condense, validate_history, validate_question
 from qa.ranking import Evidence, SentenceRanker
 from qa.reader import Reader, default_model_dir, load_reader
-from qa.retrieve import HybridRetriever, passage_of
+from qa.retrieve import HybridRetriever, keyword_index_for, passage_of
 from qa.schema import Answer, DocumentExists, EmptyIndex, Passage, QAError, UnknownDocument
 from qa.store import ChromaStore, IndexedFile, index_signature
 
@@ -57,7 +57,7 @@ class Engine:
         self._reopen_lock = threading.Lock()
 
     def _open_index(self, rebuilding: bool) -> None:
-        signature = index_signature(self.settings, MODEL_ID, self.embedder.dimension)
+        signature = index_signature(self.settings, getattr(self.embedder, "model_id", MODEL_ID), self.embedder.dimension)
         self.store = ChromaStore(self.settings, signature, check_signature=not rebuilding)
         self.retriever = HybridRetriever(
             self.store, self.embedder, self.settings.dense_top_k, self.settings.keyword_top_k, self.settings.top_k
@@ -77,10 +77,13 @@ class Engine:
         """Index `folder` (the settings' corpus folder by default); one ingestion at a time."""
         with self._ingest_lock:
             self._follow_index(rebuilding=rebuild)
-            ingestor = Ingestor(self.store, self.chunker, self.embedder)
-            report = ingestor.ingest(folder or self.settings.corpus_dir, rebuild, show_progress, progress)
-            self.retriever.refresh()
-            return report
+            try:
+                return self._ingestor().ingest(folder or self.settings.corpus_dir, rebuild, show_progress, progress)
+            finally:
+                self.retriever.refresh(sync=True)
+
+    def _ingestor(self) -> Ingestor:
+        return Ingestor(self.store, self.chunker, self.embedder, lambda build: keyword_index_for(self.store, build))
 
     def add_document(self, filename: str, data: bytes, progress: Progress | None = None,
                      replace: bool = False) -> IngestReport:
@@ -130,8 +133,8 @@ class Engine:
         if source not in self.indexed_files():
             raise UnknownDocument(f"{source} is not in the index")
         with self._ingest_lock:
-            self.store.delete_source(source)
-            self.retriever.refresh()
+            self._ingestor().remove(source)
+            self.retriever.refresh(sync=True)
 
     def chunks_of(self, source: str) -> list[Passage]:
         """The indexed chunks of one source, in document order."""
@@ -158,7 +161,7 @@ class Engine:
         standalone = condense(question, history)
         query_vector = np.asarray(self.embedder.get_query_embedding(standalone), dtype=np.float32)
         hits = self.retriever.restricted_to(sources).retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
-        sentences = self.store.sentences_of([hit.node.node_id for hit in hits])
+        sentences = self.retriever.sentences_of(hits)
         return self.ranker.rank(question, standalone, query_vector, hits, sentences, self.retriever.term_statistics)
 
     def ask(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None) -> Answer:

@@ -4,55 +4,33 @@ Dense search finds paraphrases; BM25 finds exact names and figures ("Xiaohongshu
 that small embedding models blur. llama-index's QueryFusionRetriever fuses too, but it
 replaces each node's score with the fusion score; the answerer needs the dense cosine,
 which is comparable across questions, so this retriever keeps both.
+
+Before each question the retriever asks the store whether another process changed the index
+(one small read); if so it reopens the live build and brings its keyword index in line.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
 import math
 import re
+import threading
 from collections import Counter
-from collections.abc import Collection
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Collection, Sequence
 
-import Stemmer
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-from llama_index.retrievers.bm25 import BM25Retriever
 
 from qa.embedding import MiniLMEmbedding
+from qa.keyword_index import KeywordIndex
+from qa.keyword_index import TermStatistics as IndexTermStatistics
 from qa.schema import Passage
-from qa.store import ChromaStore
+from qa.sentences import sentence_spans
+from qa.store import ChromaStore, SentenceRecord, local_folder
+from qa.terms import TOKEN_PATTERN, keywords, stemmer
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-# Figures stay one token ("7.2382", "300,000"); other words need two characters, as in bm25s.
-TOKEN_PATTERN = r"(?u)\d+(?:[.,]\d+)+|\b\w\w+\b"
-_TOKEN = re.compile(TOKEN_PATTERN)
+__all__ = ["TOKEN_PATTERN", "HybridRetriever", "TermStatistics", "keywords", "passage_of"]
+_stemmer = stemmer  # the name qa.training uses
 RRF_K = 60  # the constant of Cormack et al. (2009); rank 1 and rank 5 stay within 7% of each other
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    # nltk's English list as llama-index-core bundles it, read directly: going through nltk's
-    # data loader costs more than a second of every cold start.
-    import llama_index.core
-
-    bundled = Path(llama_index.core.__file__).parent / "_static" / "nltk_cache" / "corpora" / "stopwords" / "english"
-    return frozenset(bundled.read_text(encoding="utf-8").split())
-
-
-def keywords(text: str) -> list[str]:
-    """Lower-cased, stemmed content words, as BM25 sees them."""
-    words = [word for word in _TOKEN.findall(text.lower()) if word not in _stopwords()]
-    return _stemmer().stemWords(words)
 
 
 def passage_of(hit: NodeWithScore) -> Passage:
@@ -60,6 +38,11 @@ def passage_of(hit: NodeWithScore) -> Passage:
     node = hit.node
     return Passage(source=node.metadata["source"], start=node.start_char_idx or 0, end=node.end_char_idx or 0,
                    text=node.get_content(), score=round(hit.score or 0.0, 4), chunk_id=node.node_id)
+
+
+def keyword_index_for(store: ChromaStore, build: str) -> KeywordIndex:
+    """The keyword index of a build, beside the store (or in this machine's cache of a server)."""
+    return KeywordIndex(local_folder(store.settings) / "keywords", f"{store.prefix}-{build}")
 
 
 class TermStatistics:
@@ -84,26 +67,71 @@ class HybridRetriever(BaseRetriever):
         self.dense_top_k = dense_top_k
         self.keyword_top_k = keyword_top_k
         self.top_k = top_k
+        self._refresh_lock = threading.Lock()
+        self._keywords: KeywordIndex | None = None
         self.refresh()
 
-    def refresh(self) -> None:
-        """Reload the keyword index after the store changed; questions asked meanwhile see the old one whole."""
-        chunks = self.store.all_chunks()
-        bm25 = None
-        if chunks:
-            bm25 = BM25Retriever.from_defaults(
-                nodes=chunks, similarity_top_k=min(self.keyword_top_k, len(chunks)), stemmer=_stemmer(),
-                language="en", token_pattern=TOKEN_PATTERN,
-            )
-        self._keyword_index = (len(chunks), TermStatistics(chunks), bm25)
+    def refresh(self, sync: bool = False) -> None:
+        """Follow the store: reopen after another process's ingest, rebuild or delete, and bring the
+        keyword index in line (`sync`: whether or not the store says it changed)."""
+        with self._refresh_lock:
+            changed = self.store.refresh() or sync
+            build = self.store.build
+            if build is None:
+                self._keywords = None
+                return
+            index = self._keywords
+            if index is None or index.path.stem != f"{self.store.prefix}-{build}":
+                index, changed = keyword_index_for(self.store, build), True
+                _forget_other_builds(index, self.store.prefix, self.store.building)
+            if changed or self._keywords is None:
+                manifest = {source: record.content_hash for source, record in self.store.indexed_files().items()}
+                index.sync(manifest, lambda source, content_hash: [
+                    (node.id_, node.text) for node in self.store.chunks_of(source, content_hash)])
+            self._keywords = index
+
+    @property
+    def keyword_index(self) -> KeywordIndex | None:
+        self.refresh()
+        return self._keywords
 
     @property
     def chunk_count(self) -> int:
-        return self._keyword_index[0]
+        index = self.keyword_index
+        return 0 if index is None else index.chunk_count()
 
     @property
-    def term_statistics(self) -> TermStatistics:
-        return self._keyword_index[1]
+    def term_statistics(self) -> IndexTermStatistics | TermStatistics:
+        index = self._keywords
+        return TermStatistics([]) if index is None else index.statistics()
+
+    def sentences_of(self, hits: Sequence[NodeWithScore]) -> list[SentenceRecord]:
+        """The sentences of the retrieved chunks with their vectors, in document order.
+
+        Vectors come from the keyword index's cache (written while ingesting); a chunk not cached
+        there (ingested by another machine, or resumed after a crash) gets one pass of the model
+        over its text, pooled as ingestion does, and is cached for next time.
+        """
+        nodes = list({hit.node.node_id: hit.node for hit in hits}.values())
+        index = self._keywords
+        cached = index.sentences([node.node_id for node in nodes]) if index is not None else {}
+        missing = [node for node in nodes if node.node_id not in cached]
+        if missing:
+            texts = [node.get_content() for node in missing]
+            spans = [sentence_spans(text) for text in texts]
+            _, vectors = self.embedder.embed_chunks(texts, spans)
+            fresh = {node.node_id: ([(span.start, span.end) for span in node_spans], node_vectors)
+                     for node, node_spans, node_vectors in zip(missing, spans, vectors)}
+            cached.update(fresh)
+            if index is not None:
+                index.put_sentences((node.node_id, node.metadata["source"], *fresh[node.node_id]) for node in missing)
+        records = []
+        for node in nodes:
+            offset, text = node.start_char_idx or 0, node.get_content()
+            spans, vectors = cached[node.node_id]
+            records += [SentenceRecord(node.node_id, node.metadata["source"], offset + start, offset + end,
+                                       text[start:end], vector) for (start, end), vector in zip(spans, vectors)]
+        return sorted(records, key=lambda record: (record.source, record.start, record.chunk_id))
 
     def restricted_to(self, sources: Collection[str] | None) -> BaseRetriever:
         """This retriever, or a view of it that only finds chunks of `sources` (names as in the store)."""
@@ -114,13 +142,15 @@ class HybridRetriever(BaseRetriever):
 
     def search(self, query_bundle: QueryBundle, sources: frozenset[str] | None = None) -> list[NodeWithScore]:
         """The fused top chunks, from all sources or from `sources` only."""
-        chunk_count, _, bm25 = self._keyword_index
-        if chunk_count == 0:
+        index = self.keyword_index
+        if index is None or index.chunk_count() == 0:
             return []
         if query_bundle.embedding is None:
             query_bundle.embedding = self.embedder.get_query_embedding(query_bundle.query_str)
         dense = self.store.nearest_chunks(query_bundle.embedding, self.dense_top_k, sources)
-        sparse = _keyword_hits(bm25, query_bundle.query_str, sources)
+        sparse = index.search(query_bundle.query_str, self.keyword_top_k, sources)
+        known = {node.id_ for node, _ in dense}
+        fetched = self.store.chunks_by_id([chunk_id for chunk_id, _ in sparse if chunk_id not in known])
         fused: dict[str, float] = {}
         nodes: dict[str, TextNode] = {}
         scores: dict[str, dict[str, float]] = {}
@@ -128,14 +158,13 @@ class HybridRetriever(BaseRetriever):
             fused[node.id_] = fused.get(node.id_, 0.0) + 1.0 / (RRF_K + rank + 1)
             nodes[node.id_] = node
             scores.setdefault(node.id_, {})["dense_score"] = similarity
-        for rank, hit in enumerate(sparse):
-            if hit.score is None or hit.score <= 0:
-                continue
-            fused[hit.node.node_id] = fused.get(hit.node.node_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-            nodes.setdefault(hit.node.node_id, hit.node)  # type: ignore[arg-type]
-            scores.setdefault(hit.node.node_id, {})["keyword_score"] = float(hit.score)
+        for rank, (chunk_id, score) in enumerate(sparse):
+            if chunk_id not in nodes and chunk_id not in fetched:
+                continue  # removed from the store since the keyword index was read
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+            nodes.setdefault(chunk_id, fetched.get(chunk_id))  # type: ignore[arg-type]
+            scores.setdefault(chunk_id, {})["keyword_score"] = score
         ranked = sorted(fused, key=lambda node_id: -fused[node_id])[: self.top_k]
-        # Copies: the BM25 index holds the originals and must not collect per-query scores.
         return [
             NodeWithScore(
                 node=nodes[node_id].model_copy(update={"metadata": {**nodes[node_id].metadata, **scores[node_id]}}),
@@ -145,14 +174,14 @@ class HybridRetriever(BaseRetriever):
         ]
 
 
-def _keyword_hits(bm25: BM25Retriever | None, query: str, sources: frozenset[str] | None) -> list[NodeWithScore]:
-    """BM25's top chunks; with `sources`, a masked copy scores only their chunks (the shared index is untouched)."""
-    if bm25 is None or not keywords(query):
-        return []
-    if sources is not None:
-        bm25 = copy.copy(bm25)
-        bm25.corpus_weight_mask = [int(entry["source"] in sources) for entry in bm25.corpus]
-    return bm25.retrieve(query)
+def _forget_other_builds(index: KeywordIndex, prefix: str, building: str | None) -> None:
+    """Delete keyword files of builds a rebuild replaced (a process still reading one keeps it open),
+    not the one a rebuild is writing."""
+    build_file = re.compile(rf"{re.escape(prefix)}-([0-9a-f]{{12}})\.sqlite3(-wal|-shm)?")
+    for path in index.path.parent.iterdir():
+        found = build_file.fullmatch(path.name)
+        if found and not path.name.startswith(index.path.name) and found.group(1) != building:
+            path.unlink(missing_ok=True)
 
 
 class _SourceFilter(BaseRetriever):

@@ -1,38 +1,65 @@
-"""The Chroma store: chunks with their vectors and sentence vectors, and the settings that built them.
+"""The Chroma store: chunks with their vectors, a manifest of files, and a state record naming the live build.
 
 The only module that imports chromadb. A local folder (PersistentClient) or a `chroma run`
-server (HttpClient) holds the same collection.
+server (HttpClient) holds the same collections:
+
+- `<c>-state`: one record, `state`: the live build, the one being rebuilt, and a generation
+  bumped by every ingest, delete and rebuild, which every process checks before a question.
+- `<c>-<build>-chunks`: chunk text, span, source and content hash, with the chunk vector;
+  its collection metadata records the settings that built it (the signature).
+- `<c>-<build>-files`: one record per file: the content hash whose chunks are all written,
+  the hash being written (pending) and the chunk count. Listing files reads only these.
+
+A rebuild writes a new build and swaps the state's pointer at the end, so the old index
+answers until the new one is complete. Every full read is paged: Chroma refuses a get() of
+more than 32,766 records with metadata ("too many SQL variables").
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
-import json
-import time
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 from llama_index.core.schema import TextNode
 
 from qa.config import Settings
 from qa.integrity import check_index, repair
 from qa.schema import IndexMismatch, StoreUnavailable
 
+if TYPE_CHECKING:
+    from qa.store_writer import StoreWriter
+
 # Changing how chunks are cut or stored changes every record: part of the signature like the model.
-LAYOUT_VERSION = 3
-_WRITE_BATCH = 2000
+LAYOUT_VERSION = 4
+PAGE = 5000  # records per read, well under Chroma's 32,766 SQL variables
+STATE_ID = "state"
+PLACEHOLDER = [1.0]  # manifest and state records are looked up by id, never searched
 
 
 @dataclass(frozen=True)
 class IndexedFile:
     source: str
     content_hash: str
+    chunks: int
+    indexed_at: float
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file in the manifest: `content_hash` has all its chunks written; `pending` is being written."""
+
+    source: str
+    content_hash: str
+    pending: str
     chunks: int
     indexed_at: float
 
@@ -66,57 +93,132 @@ def _where(settings: Settings) -> str:
     return f"the index folder {settings.index_dir}"
 
 
-def _reports_outage(method: Callable) -> Callable:
-    """A server that went away (or a folder that broke) mid-session is a StoreUnavailable, not a traceback."""
-
-    @functools.wraps(method)
-    def guarded(self: ChromaStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except (IndexMismatch, StoreUnavailable):
-            raise
-        except Exception as error:
-            if not self.settings.chroma_host:  # damaged files: an IndexCorrupt that says how to recover
-                check_index(self.settings.index_dir, retry_after=0)
-            raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
-
-    return guarded
+def local_folder(settings: Settings) -> Path:
+    """Where this process keeps what is derived from the store (keyword index, ingest lock): the index
+    folder itself, or with a server one cache folder per server."""
+    if settings.chroma_host:
+        return settings.index_dir / "server-cache" / f"{settings.chroma_host}_{settings.chroma_port}"
+    return settings.index_dir
 
 
-def _client(settings: Settings) -> Any:
+def _reports_outage(retry: bool) -> Callable[[Callable], Callable]:
+    """A server that went away (or a folder that broke) is a StoreUnavailable, not a traceback. Reads
+    are retried once after reopening: another process may have swapped the build in between."""
+
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def guarded(self: ChromaStore, *args: Any, **kwargs: Any) -> Any:
+            for attempt in range(2 if retry else 1):
+                try:
+                    return method(self, *args, **kwargs)
+                except (IndexMismatch, StoreUnavailable):
+                    raise
+                except Exception as error:
+                    if attempt or not retry:
+                        if not self.settings.chroma_host:  # damaged files: an IndexCorrupt that says how to recover
+                            check_index(self.settings.index_dir, retry_after=0)
+                        raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
+                self.refresh(reconnect=True)
+            raise AssertionError("unreachable")
+
+        return guarded
+
+    return decorate
+
+
+_slots_lock = threading.Lock()
+_slots_in_use: set[int] = set()
+
+
+def _client(settings: Settings, slot: int) -> Any:
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
         if settings.chroma_host:
             return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
         settings.index_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+        # A local Chroma keeps the vector index it loaded and never sees another process's writes;
+        # a client of its own (Chroma shares one per path string, so the path gets "/." per slot)
+        # can be replaced by a fresh one when another process changed the index.
+        path = str(settings.index_dir.resolve()) + "/." * slot
+        return chromadb.PersistentClient(path=path, settings=chroma_settings)
     except Exception as error:  # chromadb raises bare ValueError/ConnectionError variants
         raise StoreUnavailable(f"cannot open {_where(settings)}: {error}") from error
 
 
+def _take_slot() -> int:
+    with _slots_lock:
+        slot = next(n for n in range(len(_slots_in_use) + 1) if n not in _slots_in_use)
+        _slots_in_use.add(slot)
+        return slot
+
+
 class ChromaStore:
-    """Chunks and their sentences in one Chroma collection that records what built it."""
+    """The live build's chunks and manifest; `refresh()` follows other processes' changes."""
 
     def __init__(self, settings: Settings, signature: dict[str, Any], check_signature: bool = True) -> None:
         """`check_signature=False` opens a store about to be rebuilt, whatever built it."""
         self.settings = settings
         self.signature = signature
-        self._check_signature = check_signature
+        self.check_signature = check_signature
+        self.prefix = settings.collection
+        self._lock = threading.RLock()
         if not settings.chroma_host:  # damaged files can crash chromadb: check them first; a rebuild moves them aside
             (check_index if check_signature else repair)(settings.index_dir)
-        self._client = _client(settings)
-        self._chunks_name = f"{settings.collection}-chunks"
-        self._chunks = self._open(self._chunks_name)
-
-    def _open(self, name: str) -> Any:
+        self._slot = _take_slot()
+        self._client = _client(settings, self._slot)
+        self._retired: list[tuple[Any, int]] = []
+        self._state: dict[str, Any] | None = None
+        self._chunks: Any = None
+        self._files: Any = None
         try:
-            collection = self._client.get_or_create_collection(
-                name, metadata=self.signature, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None,
-            )
+            self._adopt(self._read_state())
+        except (IndexMismatch, StoreUnavailable):
+            raise
         except Exception as error:
-            raise StoreUnavailable(f"cannot open collection {name}: {error}") from error
+            raise StoreUnavailable(f"cannot open {_where(settings)}: {error}") from error
+
+    # -- following the live build ----------------------------------------------------------------
+    def _read_state(self) -> dict[str, Any] | None:
+        try:
+            collection = self._client.get_collection(f"{self.prefix}-state")
+            result = collection.get(ids=[STATE_ID], include=["metadatas"])
+        except NotFoundError:
+            result = None
+        except Exception as error:
+            if "does not exist" in str(error):
+                result = None
+            else:
+                raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
+        if not result or not result["ids"]:
+            self._refuse_old_layout()
+            return None
+        return dict(result["metadatas"][0])
+
+    def _refuse_old_layout(self) -> None:
+        if not self.check_signature:
+            return
+        names = {getattr(c, "name", c) for c in self._client.list_collections()}
+        if f"{self.prefix}-chunks" in names:
+            raise IndexMismatch(
+                f"The index in {_where(self.settings)} was built by an older version of qa (layout 3, now "
+                f"{LAYOUT_VERSION}). Rebuild it with `qa ingest --rebuild`."
+            )
+
+    def _adopt(self, state: dict[str, Any] | None) -> None:
+        """Open the collections `state` names (none: no index yet)."""
+        if state is None:
+            self._state, self._chunks, self._files = None, None, None
+            return
+        build = str(state["active"])
+        chunks = self._client.get_collection(f"{self.prefix}-{build}-chunks")
+        self._check(chunks)
+        self._chunks = chunks
+        self._files = self._client.get_collection(f"{self.prefix}-{build}-files")
+        self._state = state
+
+    def _check(self, collection: Any) -> None:
         built_with = {key: (collection.metadata or {}).get(key) for key in self.signature}
-        if built_with != self.signature and self._check_signature:
+        if built_with != self.signature and self.check_signature:
             differences = ", ".join(
                 f"{key}: index has {built_with[key]!r}, settings say {self.signature[key]!r}"
                 for key in self.signature if built_with[key] != self.signature[key]
@@ -125,96 +227,112 @@ class ChromaStore:
                 f"The index was built with other settings ({differences}). "
                 "Rebuild it with `qa ingest --rebuild`, or restore the settings it was built with."
             )
-        return collection
+
+    @property
+    def build(self) -> str | None:
+        """The live build's id (None: no index yet)."""
+        return None if self._state is None else str(self._state["active"])
+
+    @property
+    def building(self) -> str | None:
+        """The build a rebuild is writing, if one is under way (or was killed)."""
+        return str(self._state["building"]) if self._state and self._state.get("building") else None
+
+    @property
+    def generation(self) -> int:
+        return 0 if self._state is None else int(self._state["generation"])
+
+    def refresh(self, reconnect: bool = False) -> bool:
+        """Follow changes made by other processes; True when the index changed since the last look."""
+        try:
+            with self._lock:
+                state = self._read_state()
+                if state == self._state and not reconnect:
+                    return False
+                if not self.settings.chroma_host and (self._state is not None or reconnect):
+                    self._reconnect()
+                self._adopt(state)
+                return True
+        except (IndexMismatch, StoreUnavailable):
+            raise
+        except Exception as error:
+            raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
 
     def close(self) -> None:
-        """Let go of the Chroma client, whose cached state belongs to the folder as it was."""
-        with contextlib.suppress(Exception):
-            self._client.close()
+        """Let go of the Chroma clients, whose cached state belongs to the folder as it was."""
+        with self._lock:
+            for client, slot in [*self._retired, (self._client, self._slot)]:
+                with contextlib.suppress(Exception):
+                    client.close()
+                with _slots_lock:
+                    _slots_in_use.discard(slot)
+            self._retired = []
 
-    @_reports_outage
-    def rebuild(self) -> None:
-        """Drop everything and start empty with the current signature."""
-        with contextlib.suppress(Exception):  # absent already: nothing to drop
-            self._client.delete_collection(self._chunks_name)
-        self._chunks = self._open(self._chunks_name)
-        self._check_signature = True
+    def _reconnect(self) -> None:
+        # The replaced client is closed one reconnect later: a question in flight may still use it.
+        for client, slot in self._retired:
+            client.close()
+            with _slots_lock:
+                _slots_in_use.discard(slot)
+        self._retired = [(self._client, self._slot)]
+        self._slot = _take_slot()
+        self._client = _client(self.settings, self._slot)
 
-    @_reports_outage
+    # -- reads -------------------------------------------------------------------------------
+    @_reports_outage(retry=True)
     def chunk_count(self) -> int:
-        return self._chunks.count()
+        return 0 if self._chunks is None else self._chunks.count()
 
-    @_reports_outage
+    def file_records(self, collection: Any = None) -> dict[str, FileRecord]:
+        """The manifest, pending versions included (metadata only, paged)."""
+        collection = collection if collection is not None else self._files
+        if collection is None:
+            return {}
+        return {
+            str(meta["source"]): FileRecord(str(meta["source"]), str(meta["content_hash"]), str(meta["pending"]),
+                                            int(meta["chunks"]), float(meta["indexed_at"]))
+            for _, _, meta in paged(collection, ["metadatas"])
+        }
+
+    @_reports_outage(retry=True)
     def indexed_files(self) -> dict[str, IndexedFile]:
-        """Every source in the store, with the content hash it was indexed from."""
-        metadatas = self._chunks.get(include=["metadatas"])["metadatas"] or []
-        files: dict[str, IndexedFile] = {}
-        for meta in metadatas:
-            source = str(meta["source"])
-            seen = files.get(source)
-            if seen is not None and seen.content_hash != meta["content_hash"]:
-                # Two versions of one file: an ingestion stopped half-way; the next ingest replaces both.
-                files[source] = IndexedFile(source, "", seen.chunks + 1, 0.0)
-                continue
-            files[source] = IndexedFile(
-                source, str(meta["content_hash"]), (seen.chunks if seen else 0) + 1, float(meta["indexed_at"])
-            )
-        return files
+        """Every file with a complete version in the index, with the content hash it was indexed from."""
+        return {source: IndexedFile(source, record.content_hash, record.chunks, record.indexed_at)
+                for source, record in self.file_records().items() if record.content_hash}
 
-    @_reports_outage
-    def add(self, chunks: Sequence[TextNode], chunk_vectors: np.ndarray, sentences: Sequence[SentenceRecord]) -> None:
-        """Write chunks with their sentences' spans and vectors.
-
-        Sentence vectors ride in the chunk's metadata (float16, base64): they are only ever read
-        with their chunk, never searched, and a vector index over them would cost as much to
-        build as the whole embedding pass.
-        """
-        now = time.time()
-        by_chunk: dict[str, list[SentenceRecord]] = {}
-        for record in sentences:
-            by_chunk.setdefault(record.chunk_id, []).append(record)
-        for first in range(0, len(chunks), _WRITE_BATCH):
-            batch = chunks[first:first + _WRITE_BATCH]
-            self._chunks.upsert(
-                ids=[chunk.id_ for chunk in batch],
-                embeddings=chunk_vectors[first:first + _WRITE_BATCH],
-                documents=[chunk.text for chunk in batch],
-                metadatas=[
-                    {"source": chunk.metadata["source"], "content_hash": chunk.metadata["content_hash"],
-                     "start": chunk.start_char_idx, "end": chunk.end_char_idx, "indexed_at": now,
-                     "published": chunk.metadata.get("published", ""), "pages": chunk.metadata.get("pages", ""),
-                     **_pack_sentences(by_chunk.get(chunk.id_, []), self.signature["embed_dimension"])}
-                    for chunk in batch
-                ],
-            )
-
-    @_reports_outage
-    def delete_source(self, source: str, keep_hash: str | None = None) -> None:
-        """Remove a source's chunks, all of them or all but those of `keep_hash`."""
-        where: dict[str, Any] = {"source": source}
-        if keep_hash is not None:
-            where = {"$and": [{"source": source}, {"content_hash": {"$ne": keep_hash}}]}
-        self._chunks.delete(where=where)
-
-    @_reports_outage
+    @_reports_outage(retry=True)
     def all_chunks(self) -> list[TextNode]:
-        """Every chunk as a llama-index node (for keyword search, which needs them in memory)."""
-        result = self._chunks.get(include=["documents", "metadatas"])
-        return [_node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])]
+        """Every chunk as a llama-index node (paged; for tests and checks, not for answering)."""
+        if self._chunks is None:
+            return []
+        return [_node(id_, text, meta) for id_, text, meta in paged(self._chunks, ["documents", "metadatas"])]
 
-    @_reports_outage
-    def chunks_of(self, source: str) -> list[TextNode]:
-        """The chunks of one source, in document order."""
-        result = self._chunks.get(where={"source": source}, include=["documents", "metadatas"])
-        nodes = [_node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])]
+    @_reports_outage(retry=True)
+    def chunks_of(self, source: str, content_hash: str | None = None) -> list[TextNode]:
+        """The chunks of one source (of one version of it, when given), in document order."""
+        if self._chunks is None:
+            return []
+        where: dict[str, Any] = {"source": source}
+        if content_hash is not None:
+            where = {"$and": [where, {"content_hash": content_hash}]}
+        nodes = [_node(id_, text, meta) for id_, text, meta in paged(self._chunks, ["documents", "metadatas"], where)]
         return sorted(nodes, key=lambda node: node.start_char_idx or 0)
 
-    @_reports_outage
+    @_reports_outage(retry=True)
+    def chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, TextNode]:
+        if self._chunks is None or not chunk_ids:
+            return {}
+        result = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        return {id_: _node(id_, text, meta) for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])}
+
+    @_reports_outage(retry=True)
     def nearest_chunks(self, vector: Sequence[float], k: int,
                        sources: Sequence[str] | None = None) -> list[tuple[TextNode, float]]:
         """The k chunks most similar to `vector`, with cosine similarity; only from `sources` when given."""
+        if self._chunks is None or (sources is not None and not sources):
+            return []
         count = self._chunks.count()
-        if count == 0 or (sources is not None and not sources):
+        if count == 0:
             return []
         where = {"source": {"$in": list(sources)}} if sources is not None else None
         result = self._chunks.query(
@@ -226,37 +344,30 @@ class ChromaStore:
             for id_, text, meta, distance in zip(
                 result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
             )
+            if text is not None and meta is not None  # a record deleted while the query ran
         ]
 
-    @_reports_outage
-    def sentences_of(self, chunk_ids: Sequence[str]) -> list[SentenceRecord]:
-        """The sentences of these chunks, with their vectors, in document order."""
-        if not chunk_ids:
-            return []
-        result = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
-        records = [
-            record
-            for id_, text, meta in zip(result["ids"], result["documents"], result["metadatas"])
-            for record in _unpack_sentences(id_, text, meta, self.signature["embed_dimension"])
-        ]
-        return sorted(records, key=lambda record: (record.source, record.start, record.chunk_id))
+    # -- writes ------------------------------------------------------------------------------
+    def writer(self, rebuild: bool = False) -> StoreWriter:
+        """A writer into the live build, or (`rebuild`) into a new one that replaces it at `commit()`."""
+        from qa.store_writer import StoreWriter
+
+        self.refresh()
+        return StoreWriter(self, rebuild)
 
 
-def _pack_sentences(records: Sequence[SentenceRecord], dimension: int) -> dict[str, str]:
-    vectors = np.stack([r.vector for r in records]) if records else np.zeros((0, dimension))
-    return {"sentence_spans": json.dumps([[r.start, r.end] for r in records]),
-            "sentence_vectors": base64.b64encode(vectors.astype(np.float16).tobytes()).decode("ascii")}
-
-
-def _unpack_sentences(chunk_id: str, text: str, meta: dict[str, Any], dimension: int) -> list[SentenceRecord]:
-    spans = json.loads(str(meta["sentence_spans"]))
-    vectors = np.frombuffer(base64.b64decode(str(meta["sentence_vectors"])), dtype=np.float16)
-    vectors = vectors.reshape(len(spans), dimension).astype(np.float32)
-    offset = int(meta["start"])
-    return [
-        SentenceRecord(chunk_id, str(meta["source"]), start, end, text[start - offset:end - offset], vector)
-        for (start, end), vector in zip(spans, vectors)
-    ]
+def paged(collection: Any, include: list[str], where: dict[str, Any] | None = None) -> Iterator[tuple[str, Any, Any]]:
+    """(id, document, metadata) of every record, PAGE at a time."""
+    offset = 0
+    while True:
+        result = collection.get(where=where, include=include, limit=PAGE, offset=offset)
+        ids = result["ids"]
+        documents = result.get("documents") or [None] * len(ids)
+        metadatas = result.get("metadatas") or [None] * len(ids)
+        yield from zip(ids, documents, metadatas)
+        if len(ids) < PAGE:
+            return
+        offset += PAGE
 
 
 def _node(id_: str, text: str, meta: dict[str, Any]) -> TextNode:
@@ -266,4 +377,3 @@ def _node(id_: str, text: str, meta: dict[str, Any]) -> TextNode:
     return TextNode(id_=id_, text=text, start_char_idx=int(meta["start"]), end_char_idx=int(meta["end"]),
                     metadata=metadata, excluded_embed_metadata_keys=list(metadata),
                     excluded_llm_metadata_keys=list(metadata))
-

@@ -32,8 +32,10 @@ def test_no_matching_file_means_no_evidence(seeds_engine):
 
 def test_the_keyword_index_is_shared_not_changed_by_a_filter(seeds_engine):
     seeds_engine.ask(QUESTION, sources=[BATTERY_FILE])
-    _, _, bm25 = seeds_engine.retriever._keyword_index
-    assert bm25.corpus_weight_mask is None
+    index = seeds_engine.retriever.keyword_index
+    filtered = index.search(QUESTION, 8, sources=[BATTERY_FILE])
+    assert filtered and all(chunk_id.startswith(filtered[0][0].split("-")[0]) for chunk_id, _ in filtered)
+    assert len({chunk_id.split("-")[0] for chunk_id, _ in index.search(QUESTION, 8)}) > 1
     assert len({passage.source for passage in seeds_engine.ask("Xiaomi").passages}) > 1
 
 

@@ -7,6 +7,7 @@ import pytest
 from qa.embedding import MODEL_ID
 from qa.schema import EmptyIndex, IndexMismatch, QAError
 from qa.store import ChromaStore, index_signature
+from qa.store_writer import StoreWriter
 
 SEEDS_FILES = sorted((Path(__file__).resolve().parents[1] / "seeds").iterdir())
 
@@ -45,26 +46,34 @@ def test_added_changed_and_deleted_files(corpus: Path, make_engine):
     assert not any(n.metadata["source"].endswith("004_ae9ab8651fee1745.txt") for n in engine.store.all_chunks())
     answer = engine.ask("Where did Tesla open a gigafactory?")
     assert not answer.refused and answer.citations[0].source == "seeds/new.md"
-    sentences = engine.store.sentences_of([n.id_ for n in engine.store.all_chunks()])
-    assert {s.chunk_id for s in sentences} == {n.id_ for n in engine.store.all_chunks()}  # no orphans
+    keyword_ids = {row[0] for row in engine.retriever.keyword_index._connection().execute("SELECT chunk_id FROM chunks")}
+    assert keyword_ids == {n.id_ for n in engine.store.all_chunks()}  # the keyword index has no orphans
 
 
-def test_a_half_finished_update_is_repaired_by_the_next_ingest(corpus: Path, make_engine):
+def test_a_half_finished_update_is_resumed_by_the_next_ingest_without_embedding_again(
+        corpus: Path, make_engine, monkeypatch):
     engine = make_engine()
     engine.ingest()
     target = corpus / "000_6b80f3ed1ad5cbb5.txt"
-    original = target.read_text()
-    target.write_text(original + "\nXiaomi hired 500 engineers.\n")
-    # Simulate a crash between writing the new version and deleting the old one.
-    engine.store.delete_source = lambda source, keep_hash=None: None
-    engine.ingest()
-    assert engine.indexed_files()["seeds/000_6b80f3ed1ad5cbb5.txt"].content_hash == ""  # flagged: two versions
-    del engine.store.delete_source
+    old_hash = engine.indexed_files()["seeds/000_6b80f3ed1ad5cbb5.txt"].content_hash
+    target.write_text(target.read_text() + "\nXiaomi hired 500 engineers.\n")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed after writing the chunks, before recording the file")
+
+    # A crash after the new version's chunks are written, before the file is recorded as that version.
+    monkeypatch.setattr(StoreWriter, "finish_file", crash)
+    with pytest.raises(RuntimeError):
+        engine.ingest()
+    monkeypatch.undo()
+    record = engine.store.file_records()["seeds/000_6b80f3ed1ad5cbb5.txt"]
+    assert record.content_hash == old_hash and record.pending and record.pending != old_hash
+    assert engine.indexed_files()["seeds/000_6b80f3ed1ad5cbb5.txt"].content_hash == old_hash  # still the old one
     report = engine.ingest()
-    assert report.updated == ["seeds/000_6b80f3ed1ad5cbb5.txt"]
-    hashes = {n.metadata["content_hash"] for n in engine.store.all_chunks()
-              if n.metadata["source"] == "seeds/000_6b80f3ed1ad5cbb5.txt"}
-    assert len(hashes) == 1
+    assert report.updated == ["seeds/000_6b80f3ed1ad5cbb5.txt"] and report.chunks_embedded == 0  # resumed
+    chunks = engine.store.chunks_of("seeds/000_6b80f3ed1ad5cbb5.txt")
+    assert {n.metadata["content_hash"] for n in chunks} == {record.pending}
+    assert engine.indexed_files()["seeds/000_6b80f3ed1ad5cbb5.txt"].chunks == len(chunks)
 
 
 def test_empty_corpus_missing_folder_and_all_binary_leave_the_index_alone(tmp_path: Path, corpus: Path, make_engine):

@@ -16,7 +16,7 @@ from qa.config import Settings
 from qa.hnsw_files import Damage, VectorSegment, check_hnsw
 from qa.integrity import IndexWatch, check_index, repair, set_aside
 from qa.schema import IndexCorrupt
-from qa.store import ChromaStore, SentenceRecord
+from qa.store import ChromaStore
 
 SEGMENT = "0b18c6cc-f6b0-42f0-86fc-323a54780ad8"
 DIM, M = 4, 2  # maxM0 = 4 neighbours on level 0, maxM = 2 above
@@ -298,8 +298,11 @@ def _write(store: ChromaStore, names: list[str], rng: np.random.Generator) -> No
     chunks = [TextNode(id_=name, text=f"chunk {name}.", start_char_idx=0, end_char_idx=len(name) + 7,
                        metadata={"source": f"{name[:3]}.txt", "content_hash": "h"}) for name in names]
     vectors = rng.normal(size=(len(names), 8)).astype(np.float32)
-    sentences = [SentenceRecord(name, f"{name[:3]}.txt", 0, len(name) + 7, "", np.ones(8, np.float32)) for name in names]
-    store.add(chunks, vectors, sentences)
+    store.writer().add_chunks(chunks, vectors)
+
+
+def _delete(store: ChromaStore, source: str) -> None:
+    store.writer().remove_file(source)
 
 
 def test_real_chroma_folders_pass_through_adds_deletes_and_replacements(tmp_path: Path) -> None:
@@ -312,11 +315,11 @@ def test_real_chroma_folders_pass_through_adds_deletes_and_replacements(tmp_path
     check_index(folder, retry_after=0)
     _write(store, [f"b{i:04d}" for i in range(1500)], rng)  # saved
     check_index(folder, retry_after=0)
-    store.delete_source("b00.txt")  # 100 chunks: pending
+    _delete(store, "b00.txt")  # 100 chunks: pending
     _write(store, [f"b{i:04d}" for i in range(1400, 1450)], rng)  # replaced: pending
     check_index(folder, retry_after=0)
     for prefix in ("b01", "b02", "b03", "b04", "b05", "b06", "b07", "b08", "b09", "b10", "b11", "b12"):
-        store.delete_source(f"{prefix}.txt")  # enough to save the graph with deleted elements
+        _delete(store, f"{prefix}.txt")  # enough to save the graph with deleted elements
     _write(store, [f"c{i:04d}" for i in range(20)], rng)
     check_index(folder, retry_after=0)
     assert store.chunk_count() == 30 + 200 + 20

@@ -64,7 +64,9 @@ def test_ingest_and_ask_through_a_chroma_server(corpus, make_engine, chroma_serv
     engine = make_engine(chroma_host="127.0.0.1", chroma_port=chroma_server)
     report = engine.ingest()
     assert len(report.added) == 5
-    assert not (tmp_path / "index").exists()  # nothing local: the server holds the index
+    # The server holds the index; this machine keeps only a cache (the keyword index) and the ingest lock.
+    assert not (tmp_path / "index" / "chroma.sqlite3").exists()
+    assert {p.name for p in (tmp_path / "index").iterdir()} == {"server-cache"}
     answer = engine.ask("Which battery suppliers did Xiaomi pick?")
     assert "CATL" in answer.text
     # A second client (another process would do the same) sees the same index, incrementally.

@@ -1,0 +1,228 @@
+"""The keyword index: BM25 over chunks in SQLite, on disk beside the vectors, one file per build.
+
+It is derived from the store, never the other way round: it records which version of each
+source it holds, and `sync` brings it in line with the store's manifest by re-reading only
+the sources that changed. An ingest updates it as it writes; another process (or a client of
+a shared Chroma server, which keeps its own copy) syncs when the store's generation moves.
+Opening it reads nothing; a question reads the postings of its own words.
+
+It also caches each chunk's sentence vectors (float16, written while ingesting, or computed
+the first time a question retrieves the chunk): compact, and read only for retrieved chunks.
+
+Postings are plain tables rather than FTS5: FTS5's bm25() cannot be tuned from Python and
+floors the idf of words in more than half the chunks at zero, which on a small corpus drops
+the question's main name. Scores are bm25s's Lucene BM25 (k1=1.5, b=0.75), what llama-index's
+BM25Retriever computed before, over qa's own words (`keywords`: stemmed, stopwords out,
+figures like `7.2382` whole).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qa.terms import keywords
+
+K1, B = 1.5, 0.75
+_SCHEMA = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS files(source TEXT PRIMARY KEY, content_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(rowid INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, source TEXT NOT NULL,
+                                  length INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
+CREATE TABLE IF NOT EXISTS terms(id INTEGER PRIMARY KEY, term TEXT UNIQUE NOT NULL, df INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS postings(term INTEGER NOT NULL, chunk INTEGER NOT NULL, tf INTEGER NOT NULL,
+                                    PRIMARY KEY (term, chunk)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS postings_by_chunk ON postings(chunk);
+CREATE TABLE IF NOT EXISTS totals(id INTEGER PRIMARY KEY CHECK (id = 0), chunks INTEGER NOT NULL,
+                                  length INTEGER NOT NULL);
+INSERT OR IGNORE INTO totals VALUES (0, 0, 0);
+CREATE TABLE IF NOT EXISTS sentences(chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, spans TEXT NOT NULL,
+                                     vectors BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS sentences_by_source ON sentences(source);
+"""
+
+# (chunk id, chunk text) of one version of one source, read from the store when syncing.
+ChunkReader = Callable[[str, str], Iterable[tuple[str, str]]]
+
+
+class KeywordIndex:
+    """BM25 keyword search over one build's chunks; safe across threads and processes (SQLite WAL)."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{name}.sqlite3"
+        self._local = threading.local()
+        with self._connection() as db:
+            db.executescript(_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- writes ------------------------------------------------------------------------------
+    def replace_file(self, source: str, content_hash: str, chunks: Iterable[tuple[str, str]]) -> None:
+        """Make `source` hold exactly these chunks of version `content_hash`, in one transaction."""
+        with self._transaction() as db:
+            self._delete(db, source)
+            postings: list[tuple[str, int, int]] = []
+            frequencies: Counter[str] = Counter()
+            total = 0
+            for chunk_id, text in chunks:
+                counts = Counter(keywords(text))
+                length = sum(counts.values())
+                rowid = db.execute("INSERT INTO chunks(chunk_id, source, length) VALUES (?, ?, ?)",
+                                   (chunk_id, source, length)).lastrowid
+                postings += [(term, rowid, tf) for term, tf in counts.items()]
+                frequencies.update(counts.keys())
+                total += 1
+                db.execute("UPDATE totals SET length = length + ?", (length,))
+            db.executemany("INSERT INTO terms(term, df) VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET df = df + excluded.df",
+                           frequencies.items())
+            db.executemany("INSERT INTO postings VALUES ((SELECT id FROM terms WHERE term = ?), ?, ?)", postings)
+            db.execute("UPDATE totals SET chunks = chunks + ?", (total,))
+            # Sentence vectors written while embedding stay if their chunk is still the file's.
+            db.execute("DELETE FROM sentences WHERE source = ? AND chunk_id NOT IN "
+                       "(SELECT chunk_id FROM chunks WHERE source = ?)", (source, source))
+            db.execute("INSERT OR REPLACE INTO files VALUES (?, ?)", (source, content_hash))
+
+    def remove_file(self, source: str) -> None:
+        with self._transaction() as db:
+            self._delete(db, source)
+            db.execute("DELETE FROM sentences WHERE source = ?", (source,))
+
+    def put_sentences(self, rows: Iterable[tuple[str, str, list[tuple[int, int]], np.ndarray]]) -> None:
+        """Cache sentence vectors: (chunk id, source, spans relative to the chunk, vectors), as float16."""
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO sentences VALUES (?, ?, ?, ?)", [
+                (chunk_id, source, json.dumps(spans), np.asarray(vectors, dtype=np.float16).tobytes())
+                for chunk_id, source, spans, vectors in rows])
+
+    def sentences(self, chunk_ids: Sequence[str]) -> dict[str, tuple[list[tuple[int, int]], np.ndarray]]:
+        """Cached spans and vectors of these chunks (the ones not cached are missing)."""
+        if not chunk_ids:
+            return {}
+        rows = self._connection().execute(
+            f"SELECT chunk_id, spans, vectors FROM sentences WHERE chunk_id IN ({', '.join('?' * len(chunk_ids))})",
+            list(chunk_ids)).fetchall()
+        found = {}
+        for chunk_id, spans, vectors in rows:
+            spans = [tuple(span) for span in json.loads(spans)]
+            found[chunk_id] = (spans, np.frombuffer(vectors, dtype=np.float16).reshape(len(spans), -1).astype(np.float32))
+        return found
+
+    def _transaction(self):
+        return _Transaction(self._connection())
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, source: str) -> None:
+        rows = db.execute("SELECT rowid, length FROM chunks WHERE source = ?", (source,)).fetchall()
+        for rowid, _ in rows:
+            db.execute("UPDATE terms SET df = df - 1 WHERE id IN (SELECT term FROM postings WHERE chunk = ?)", (rowid,))
+            db.execute("DELETE FROM postings WHERE chunk = ?", (rowid,))
+        db.execute("UPDATE totals SET chunks = chunks - ?, length = length - ?",
+                   (len(rows), sum(length for _, length in rows)))
+        db.execute("DELETE FROM chunks WHERE source = ?", (source,))
+        db.execute("DELETE FROM files WHERE source = ?", (source,))
+
+    def sync(self, manifest: dict[str, str], read_chunks: ChunkReader) -> int:
+        """Bring the index in line with the store's manifest (source -> complete content hash);
+        returns how many sources were re-read."""
+        held = self.files()
+        stale = [source for source in held if source not in manifest]
+        for source in stale:
+            self.remove_file(source)
+        changed = [source for source, content_hash in manifest.items() if held.get(source) != content_hash]
+        for source in changed:
+            self.replace_file(source, manifest[source], read_chunks(source, manifest[source]))
+        return len(stale) + len(changed)
+
+    # -- reads -------------------------------------------------------------------------------
+    def files(self) -> dict[str, str]:
+        return dict(self._connection().execute("SELECT source, content_hash FROM files").fetchall())
+
+    def chunk_count(self) -> int:
+        return int(self._connection().execute("SELECT chunks FROM totals").fetchone()[0])
+
+    def search(self, query: str, k: int, sources: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """The k chunks with the best BM25 score for the question's words: (chunk id, score > 0)."""
+        weights = Counter(keywords(query))
+        if not weights or (sources is not None and not sources):
+            return []
+        db = self._connection()
+        chunks, length = db.execute("SELECT chunks, length FROM totals").fetchone()
+        if not chunks:
+            return []
+        found = db.execute(f"SELECT id, term, df FROM terms WHERE term IN ({', '.join('?' * len(weights))}) AND df > 0",
+                           list(weights)).fetchall()
+        if not found:
+            return []
+        query_terms = [(term_id, _idf(df, chunks) * weights[term]) for term_id, term, df in found]
+        values = ", ".join("(?, ?)" for _ in query_terms)
+        sql = (f"WITH q(term, weight) AS (VALUES {values}) "
+               "SELECT chunks.chunk_id, SUM(q.weight * postings.tf / "
+               "(postings.tf + ? * (1 - ? + ? * chunks.length / ?))) AS score "
+               "FROM q JOIN postings ON postings.term = q.term JOIN chunks ON chunks.rowid = postings.chunk")
+        parameters: list[object] = [value for pair in query_terms for value in pair]
+        parameters += [K1, B, B, max(length / chunks, 1e-9)]
+        if sources is not None:
+            sql += f" WHERE chunks.source IN ({', '.join('?' * len(sources))})"
+            parameters += list(sources)
+        sql += " GROUP BY postings.chunk ORDER BY score DESC, postings.chunk LIMIT ?"
+        rows = db.execute(sql, [*parameters, k]).fetchall()
+        return [(chunk_id, float(score)) for chunk_id, score in rows if score > 0]
+
+    def statistics(self) -> TermStatistics:
+        return TermStatistics(self)
+
+    def document_frequency(self, term: str) -> int:
+        row = self._connection().execute("SELECT df FROM terms WHERE term = ?", (term,)).fetchone()
+        return int(row[0]) if row else 0
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the connection is in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _idf(df: int, documents: int) -> float:
+    return math.log(1 + (documents - df + 0.5) / (df + 0.5))
+
+
+class TermStatistics:
+    """Inverse document frequencies over the indexed chunks, looked up per word when asked."""
+
+    def __init__(self, index: KeywordIndex) -> None:
+        self.index = index
+        self.documents = max(index.chunk_count(), 1)
+        self._idf: dict[str, float] = {}
+
+    def idf(self, term: str) -> float:
+        if term not in self._idf:
+            self._idf[term] = _idf(self.index.document_frequency(term), self.documents)
+        return self._idf[term]
