@@ -24,8 +24,9 @@ class Server:
         self.process, self.port = process, port
 
 
-def start_chroma(tmp_path: Path) -> Server:
-    port = free_port()
+def start_chroma(tmp_path: Path, port: int | None = None) -> Server:
+    """`chroma run` on 127.0.0.1 (`port`: again on the port, and so the data folder, of a stopped one)."""
+    port = port or free_port()
     chroma = Path(sys.executable).parent / "chroma"
     log = tmp_path / f"chroma-{port}.log"
     process = subprocess.Popen(
@@ -83,6 +84,29 @@ def test_a_server_that_stops_mid_session_gives_a_clear_error(corpus, make_engine
         stop(server.process)
     with pytest.raises(StoreUnavailable, match=f"Chroma server at 127.0.0.1:{server.port} failed"):
         engine.ask("Which battery suppliers did Xiaomi pick?")
+
+
+def test_a_server_restarted_mid_session_serves_everything_again_without_a_new_engine(corpus, make_engine, tmp_path):
+    server = start_chroma(tmp_path)
+    try:
+        engine = make_engine(chroma_host="127.0.0.1", chroma_port=server.port)
+        engine.ingest()
+        before = {source: record.chunks for source, record in engine.indexed_files().items()}
+        first = engine.ask("Which battery suppliers did Xiaomi pick?")
+    finally:
+        stop(server.process)
+    with pytest.raises(StoreUnavailable, match="failed"):
+        engine.ask("Which battery suppliers did Xiaomi pick?")
+    server = start_chroma(tmp_path, server.port)
+    try:
+        again = engine.ask("Which battery suppliers did Xiaomi pick?")
+        assert again.text == first.text and not again.refused
+        assert {source: record.chunks for source, record in engine.indexed_files().items()} == before
+        report = engine.ingest()  # nothing lost, nothing written twice
+        assert not report.added and not report.updated and not report.removed
+        assert engine.store.chunk_count() == sum(before.values())
+    finally:
+        stop(server.process)
 
 
 def test_a_server_that_is_down_gives_a_clear_error(corpus, make_engine):
