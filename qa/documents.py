@@ -135,17 +135,21 @@ def _read_regular_file(path: Path, max_bytes: int) -> bytes | str:
     return data
 
 
-def read_document(path: Path, source: str, max_bytes: int) -> SourceDocument | SkippedFile:
-    """Read one file into a document, or say why it was skipped."""
+def read_file(path: Path, source: str, max_bytes: int) -> bytes | SkippedFile:
+    """The bytes of one corpus file qa can read (unparsed: its hash may show it unchanged), or why not."""
     problem = _name_problem(source)
     if problem:
         return SkippedFile(printable(source), problem)
     if format_for(path.suffix) is None:
         return SkippedFile(source, f"unsupported file type {path.suffix or '(none)'}")
     data = _read_regular_file(path, max_bytes)
-    if isinstance(data, str):
-        return SkippedFile(source, data)
-    return parse_document(source, data)
+    return SkippedFile(source, data) if isinstance(data, str) else data
+
+
+def read_document(path: Path, source: str, max_bytes: int) -> SourceDocument | SkippedFile:
+    """Read one file into a document, or say why it was skipped."""
+    data = read_file(path, source, max_bytes)
+    return data if isinstance(data, SkippedFile) else parse_document(source, data)
 
 
 def scan_corpus(corpus_dir: Path) -> tuple[list[Path], list[SkippedFile]]:

@@ -22,7 +22,15 @@ from llama_index.core.schema import TextNode
 from tqdm import tqdm
 
 from qa.chunking import SentenceChunker, to_llama_documents
-from qa.documents import SkippedFile, content_hash, list_corpus_files, parse_document, source_name
+from qa.documents import (
+    SUPPORTED_SUFFIXES,
+    SkippedFile,
+    content_hash,
+    parse_document,
+    read_file,
+    scan_corpus,
+    source_name,
+)
 from qa.embedding import MiniLMEmbedding
 from qa.keyword_index import KeywordIndex
 from qa.schema import QAError
@@ -97,6 +105,11 @@ def _kill_point(name: str) -> None:
 _KILL_COUNTS: dict[str, int] = {}
 
 
+def no_documents(folder: Path) -> str:
+    return (f"No readable documents in {folder} (qa reads {', '.join(SUPPORTED_SUFFIXES)} files); "
+            "the index was left as it was.")
+
+
 @dataclass
 class _OpenFile:
     source: str
@@ -121,16 +134,18 @@ class Ingestor:
         """Index `folder`. A bad folder leaves the index as it was; a rebuild replaces the index only
         once the new one is complete."""
         try:
-            paths = list_corpus_files(folder)
+            paths, skipped = scan_corpus(folder)
         except (FileNotFoundError, NotADirectoryError) as error:
             raise QAError(str(error)) from error
         if not paths:
-            raise QAError(f"No readable documents in {folder} (qa reads .txt, .md and .html files); "
-                          "the index was left as it was.")
+            raise QAError(no_documents(folder))
         with ingest_lock(self.store):
             writer = self.store.writer(rebuild)
             self._refuse_other_folder(folder, writer)
-            return _Run(self, writer, self.keywords(writer.build), show_progress, progress).run(folder, paths)
+            run = _Run(self, writer, self.keywords(writer.build), show_progress, progress)
+            for entry in skipped:
+                run.skip(entry)
+            return run.run(folder, paths)
 
     def remove(self, source: str) -> None:
         """Drop one source from the index (its file stays where it is)."""
@@ -175,13 +190,9 @@ class _Run:
             if self.progress:
                 self.progress(done, len(paths), "files")
             source = source_name(folder, path)
-            try:
-                if path.stat().st_size > settings.max_file_bytes:
-                    self._skip(SkippedFile(source, f"larger than {settings.max_file_bytes} bytes"))
-                    continue
-                data = path.read_bytes()
-            except OSError as error:
-                self._skip(SkippedFile(source, f"unreadable: {error.strerror or error}"))
+            data = read_file(path, source, settings.max_file_bytes)
+            if isinstance(data, SkippedFile):
+                self.skip(data)
                 continue
             digest = content_hash(data)
             known = records.get(source)
@@ -192,14 +203,13 @@ class _Run:
             _kill_point("parse")
             parsed = parse_document(source, data)
             if isinstance(parsed, SkippedFile):
-                self._skip(parsed)
+                self.skip(parsed)
                 continue
             seen.add(source)
             (self.report.updated if known is not None and known.content_hash else self.report.added).append(source)
             self._start_file(parsed)
         if not seen:
-            raise QAError(f"No readable documents in {folder} (qa reads .txt, .md and .html files); "
-                          "the index was left as it was.")
+            raise QAError(no_documents(folder))
         self._flush(everything=True)
         for source in sorted(set(records) - seen):
             _kill_point("remove")
@@ -212,7 +222,7 @@ class _Run:
         log.info("ingested %s: %s", folder, self.report.summary())
         return self.report
 
-    def _skip(self, skipped: SkippedFile) -> None:
+    def skip(self, skipped: SkippedFile) -> None:
         log.warning("skipped %s: %s", skipped.source, skipped.reason)
         self.report.skipped.append(skipped)
 
