@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,10 @@ class MiniLMEmbedding(BaseEmbedding):
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
 
-    def embed_chunks(self, texts: Sequence[str], sentences: Sequence[Sequence[Span]]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Chunk vectors (as `encode` gives them) and, per chunk, one vector per sentence span.
+    def embed_chunks(self, texts: Sequence[str], sentences: Sequence[Sequence[Span]],
+                     on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Chunk vectors (as `encode` gives them) and, per chunk, one vector per sentence span;
+        `on_batch(done)` after each model batch, for progress.
 
         Spans are relative to their chunk's text. A sentence cut off by the model's length
         limit is embedded on its own instead.
@@ -101,6 +103,7 @@ class MiniLMEmbedding(BaseEmbedding):
         chunk_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
         cut_off: list[tuple[int, int]] = []
+        done = 0
         for batch in self._batches(texts):
             tokens, mask, offsets = self._run([texts[i] for i in batch])
             chunk_vectors[batch] = _mean(tokens, mask.astype(bool))
@@ -114,6 +117,9 @@ class MiniLMEmbedding(BaseEmbedding):
                     else:
                         cut_off.append((index, number))
                 sentence_vectors[index] = vectors
+            done += len(batch)
+            if on_batch:
+                on_batch(done)
         if cut_off:
             alone = self.encode([texts[i][sentences[i][n].start:sentences[i][n].end] for i, n in cut_off])
             for (index, number), vector in zip(cut_off, alone):

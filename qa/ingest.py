@@ -247,7 +247,7 @@ class _Run:
             spans = [sentence_spans(text) for text in texts]
             # One pass gives chunk vectors and sentence vectors (late chunking); the latter are
             # cached beside the keyword index, so questions need not embed sentences.
-            vectors, sentence_vectors = self.ingestor.embedder.embed_chunks(texts, spans)
+            vectors, sentence_vectors = self.ingestor.embedder.embed_chunks(texts, spans, self._embedded)
             _kill_point("write")
             self.writer.add_chunks([chunk for _, chunk in batch], vectors)
             self.keywords.put_sentences(
@@ -257,10 +257,13 @@ class _Run:
                 entry.waiting -= 1
             self.report.chunks_embedded += len(batch)
             self.bar.update(len(batch))
-            if self.progress:
-                self.progress(self.report.chunks_embedded, self.chunks_total, "chunks")
             self._finish_files()
         self._finish_files()
+
+    def _embedded(self, done_in_batch: int) -> None:
+        """Progress while a batch is embedded: chunks appear as they go, not once per batch."""
+        if self.progress:
+            self.progress(self.report.chunks_embedded + done_in_batch, self.chunks_total, "chunks")
 
     def _finish_files(self) -> None:
         finished = [entry for entry in self.open if entry.waiting == 0]

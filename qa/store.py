@@ -115,9 +115,7 @@ def _reports_outage(retry: bool) -> Callable[[Callable], Callable]:
                     raise
                 except Exception as error:
                     if attempt or not retry:
-                        if not self.settings.chroma_host:  # damaged files: an IndexCorrupt that says how to recover
-                            check_index(self.settings.index_dir, retry_after=0)
-                        raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
+                        raise self.failure(error) from error
                 self.refresh(reconnect=True)
             raise AssertionError("unreachable")
 
@@ -177,6 +175,12 @@ class ChromaStore:
         except Exception as error:
             raise StoreUnavailable(f"cannot open {_where(settings)}: {error}") from error
 
+    def failure(self, error: Exception) -> StoreUnavailable:
+        """What a failed call means: damaged local files are an IndexCorrupt that says how to recover."""
+        if not self.settings.chroma_host:
+            check_index(self.settings.index_dir, retry_after=0)
+        return StoreUnavailable(f"{_where(self.settings)} failed: {error}")
+
     # -- following the live build ----------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
         try:
@@ -188,7 +192,7 @@ class ChromaStore:
             if "does not exist" in str(error):
                 result = None
             else:
-                raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
+                raise self.failure(error) from error
         if not result or not result["ids"]:
             self._refuse_old_layout()
             return None
@@ -256,7 +260,7 @@ class ChromaStore:
         except (IndexMismatch, StoreUnavailable):
             raise
         except Exception as error:
-            raise StoreUnavailable(f"{_where(self.settings)} failed: {error}") from error
+            raise self.failure(error) from error
 
     def close(self) -> None:
         """Let go of the Chroma clients, whose cached state belongs to the folder as it was."""

@@ -26,7 +26,7 @@ class HashEmbedding:
     def get_query_embedding(self, query: str) -> list[float]:
         return self.encode([query])[0].tolist()
 
-    def embed_chunks(self, texts: Sequence[str], sentences: Sequence[Sequence[Span]]):
+    def embed_chunks(self, texts: Sequence[str], sentences: Sequence[Sequence[Span]], on_batch=None):
         return self.encode(texts), [self.encode([text[s.start:s.end] for s in spans]) if spans
                                     else np.zeros((0, self.dimension), dtype=np.float32)
                                     for text, spans in zip(texts, sentences)]
