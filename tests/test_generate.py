@@ -283,14 +283,10 @@ def test_terse_replies_small_models_write(generative):
 
 @pytest.mark.slow
 def test_a_generated_answer_streams_into_the_browser_then_is_replaced_by_the_checked_one(generative, browser, tmp_path):
-    from ui_fixtures import BOT, free_port, open_page, serve_app, shots
-
-    from qa.ui import create_app
+    from ui_fixtures import BOT, free_port, open_page, served, shots
 
     generative.settings = generative.settings.model_copy(update={"host": "127.0.0.1", "port": free_port()})
-    demo = create_app(generative)
-    url = serve_app(demo, generative.settings)
-    try:
+    with served(generative) as url:
         page = open_page(browser, url)
         ScriptedLLM.token_delay = 0.15  # about three seconds of writing: long enough to be seen
         ScriptedLLM.replies = [f"{CATL_CLAIM} [{{CATL}}].\nIt will be the best car ever made [{{CATL}}]."]
@@ -304,5 +300,3 @@ def test_a_generated_answer_streams_into_the_browser_then_is_replaced_by_the_che
         shots(page, tmp_path, "g2-checked")
         reply = page.locator(BOT).last.inner_text()
         assert "FinDreams" in reply and "best car" not in reply
-    finally:
-        demo.close()

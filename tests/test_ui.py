@@ -12,7 +12,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
-from ui_fixtures import free_port, serve_app
+from ui_fixtures import free_port, served
 
 from qa import ui_render as render
 from qa.config import Settings
@@ -125,10 +125,8 @@ def test_file_rows_and_status_are_escaped(tmp_path):
 @pytest.fixture(scope="module")
 def scripted(tmp_path_factory):
     engine = ScriptedEngine(tmp_path_factory.mktemp("scripted"))
-    demo = create_app(engine)
-    url = serve_app(demo, engine.settings)
-    yield engine, url
-    demo.close()
+    with served(engine) as url:
+        yield engine, url
 
 
 def messages_of(result) -> list[dict]:
@@ -180,14 +178,10 @@ def test_errors_are_clear_messages_not_tracebacks(scripted, question, message):
 
 def test_login_is_required_when_auth_is_set(tmp_path):
     engine = ScriptedEngine(tmp_path, auth="alice:s3cret,bob:pa55")
-    demo = create_app(engine)
-    url = serve_app(demo, engine.settings)
-    try:
+    with served(engine) as url:
         assert httpx.get(f"{url}config").status_code == 401
         reply = _reply(Client(url, auth=("alice", "s3cret"), verbose=False).predict("Who met?", "", api_name="/ask"))
         assert "May 3" in reply
-    finally:
-        demo.close()
 
 
 def test_malformed_auth_is_refused_before_serving(tmp_path):

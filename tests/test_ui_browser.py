@@ -12,9 +12,7 @@ import time
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
-from ui_fixtures import REPO, free_port, needs_chromium, open_page, shots
-
-from qa.ui import create_app
+from ui_fixtures import REPO, free_port, needs_chromium, open_page, served, shots
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
@@ -256,15 +254,8 @@ def test_reindex_shows_files_then_chunks_at_once(page, ui_engine, tmp_path):
 
 
 def test_examples_only_when_the_settings_name_some(browser, ui_engine, tmp_path):
-    demo = create_app(ui_engine, examples=[])
-    port = free_port()
-    from ui_fixtures import serve_app
-
-    url = serve_app(demo, ui_engine.settings.model_copy(update={"port": port}))
-    try:
+    with served(ui_engine, ui_engine.settings.model_copy(update={"port": free_port()}), examples=[]) as url:
         page = open_page(browser, url)
         assert page.get_by_text("Which battery suppliers did Xiaomi pick?").count() == 0
         shots(page, tmp_path, "d14-no-examples")
         page.context.close()
-    finally:
-        demo.close()

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 from test_ui import CITATION, ScriptedEngine
-from ui_fixtures import needs_chromium, open_page, serve_app, shots
+from ui_fixtures import needs_chromium, open_page, served, shots
 
 from qa.history import History
 from qa.schema import Answer
-from qa.ui import create_app
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
@@ -38,10 +37,8 @@ class SlowEngine(ScriptedEngine):
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory):
     engine = SlowEngine(tmp_path_factory.mktemp("slow"), delay=1.5, max_question_chars=60, examples=["Who met?"])
-    demo = create_app(engine)
-    url = serve_app(demo, engine.settings)
-    yield engine, url
-    demo.close()
+    with served(engine) as url:
+        yield engine, url
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import pytest
 from test_ui_browser_chat import BOT, BOX, USER, SlowEngine, answered, ask
-from ui_fixtures import needs_chromium, open_page, serve_app, shots
-
-from qa.ui import create_app
+from ui_fixtures import needs_chromium, open_page, served, shots
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
@@ -17,10 +15,8 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 @pytest.fixture(scope="module")
 def slow_url(tmp_path_factory):
     engine = SlowEngine(tmp_path_factory.mktemp("turns"), delay=1.5, max_question_chars=60)
-    demo = create_app(engine)
-    url = serve_app(demo, engine.settings)
-    yield url
-    demo.close()
+    with served(engine) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,18 @@ def serve_app(demo, settings: Settings) -> str:
     return f"http://{settings.host}:{settings.port}/"
 
 
+@contextmanager
+def served(engine, settings: Settings | None = None, **app_options) -> Iterator[str]:
+    """The chat over `engine` served on 127.0.0.1 (engine.settings unless `settings`) until the block ends."""
+    from qa.ui import create_app
+
+    demo = create_app(engine, **app_options)
+    try:
+        yield serve_app(demo, settings or engine.settings)
+    finally:
+        demo.close()
+
+
 @pytest.fixture(scope="module")
 def ui_engine(tmp_path_factory, embedder):
     """One real engine per test module over an indexed copy of seeds/, with the session's model."""
@@ -63,12 +77,8 @@ def ui_engine(tmp_path_factory, embedder):
 @pytest.fixture(scope="module")
 def app_url(ui_engine):
     """The chat served on 127.0.0.1 for this module; closed afterwards."""
-    from qa.ui import create_app
-
-    demo = create_app(ui_engine)
-    url = serve_app(demo, ui_engine.settings)
-    yield url
-    demo.close()
+    with served(ui_engine) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ file named like HTML, rendered in headless Chromium (the chat's answer, its sour
 from __future__ import annotations
 
 import pytest
-from ui_fixtures import ask_in_page, needs_chromium, open_page, serve_app
+from ui_fixtures import ask_in_page, needs_chromium, open_page, served
 
 from qa.config import Settings
 
@@ -20,7 +20,6 @@ BRIDGE = "The Quux bridge over the Wend river is <b>300 metres</b> long, the cou
 @pytest.fixture(scope="module")
 def xss_url(tmp_path_factory, embedder):
     from qa.engine import Engine
-    from qa.ui import create_app
 
     root = tmp_path_factory.mktemp("xss")
     corpus = root / "docs"
@@ -32,10 +31,8 @@ def xss_url(tmp_path_factory, embedder):
     engine = Engine(Settings(corpus_dir=corpus, index_dir=root / "index", host="127.0.0.1", port=free_port()),
                     embedder=embedder)
     engine.ingest()
-    demo = create_app(engine)
-    url = serve_app(demo, engine.settings)
-    yield url
-    demo.close()
+    with served(engine) as url:
+        yield url
 
 
 @pytest.fixture
