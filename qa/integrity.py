@@ -170,18 +170,22 @@ def repair(folder: Path) -> Path | None:
 
 
 class IndexWatch:
-    """Notices when the index folder under a running process is deleted or replaced by another's rebuild."""
+    """Notices when the index folder under a running process is deleted, replaced by another's rebuild,
+    or its sqlite file changed in place (then checked: chromadb may answer from pages it cached)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.identity = self._identity()
+        self.identity, self.stamp = self._look()
 
-    def _identity(self) -> tuple[int, int] | None:
+    def _look(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         try:
             status = os.stat(self.folder / SQLITE_FILE)
         except OSError:
-            return None
-        return status.st_dev, status.st_ino
+            return None, None
+        return (status.st_dev, status.st_ino), (status.st_mtime_ns, status.st_size)
+
+    def _identity(self) -> tuple[int, int] | None:
+        return self._look()[0]
 
     def needs_reopen(self, rebuilding: bool = False) -> bool:
         """True when another process's rebuild put a new index in place of the one opened, or when a
@@ -199,4 +203,8 @@ class IndexWatch:
             raise IndexCorrupt(
                 f"The index in {self.folder} was deleted or moved while qa was running. Run `qa ingest --rebuild` "
                 "to build it again from the corpus folder; this session picks it up when it is done.")
+        stamp = self._look()[1]
+        if stamp != self.stamp:  # written since the last look: by an ingest, or damaged in place
+            check_index(self.folder)
+            self.stamp = stamp
         return False

@@ -1,7 +1,8 @@
 """The Chroma store: chunks with their vectors, a manifest of files, and a state record naming the live build.
 
-The only module that imports chromadb. A local folder (PersistentClient) or a `chroma run`
-server (HttpClient) holds the same collections:
+With qa/store_clients.py (which opens and replaces the clients), the only code that imports
+chromadb. A local folder (PersistentClient) or a `chroma run` server (HttpClient) holds the
+same collections:
 
 - `<c>-state`: one record, `state`: the live build, the one being rebuilt, and a generation
   bumped by every ingest, delete and rebuild, which every process checks before a question.
@@ -17,7 +18,6 @@ more than 32,766 records with metadata ("too many SQL variables").
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -25,15 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import chromadb
 import numpy as np
-from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 from llama_index.core.schema import TextNode
 
 from qa.config import Settings
 from qa.integrity import check_index, repair
 from qa.schema import IndexMismatch, StoreUnavailable
+from qa.store_clients import Clients, where
 
 if TYPE_CHECKING:
     from qa.store_writer import StoreWriter
@@ -87,12 +86,6 @@ def index_signature(settings: Settings, model_id: str, dimension: int) -> dict[s
     }
 
 
-def _where(settings: Settings) -> str:
-    if settings.chroma_host:
-        return f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
-    return f"the index folder {settings.index_dir}"
-
-
 def local_folder(settings: Settings) -> Path:
     """Where this process keeps what is derived from the store (keyword index, ingest lock): the index
     folder itself, or with a server one cache folder per server."""
@@ -124,32 +117,6 @@ def _reports_outage(retry: bool) -> Callable[[Callable], Callable]:
     return decorate
 
 
-_slots_lock = threading.Lock()
-_slots_in_use: set[int] = set()
-
-
-def _client(settings: Settings, slot: int) -> Any:
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    try:
-        if settings.chroma_host:
-            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
-        settings.index_dir.mkdir(parents=True, exist_ok=True)
-        # A local Chroma keeps the vector index it loaded and never sees another process's writes;
-        # a client of its own (Chroma shares one per path string, so the path gets "/." per slot)
-        # can be replaced by a fresh one when another process changed the index.
-        path = str(settings.index_dir.resolve()) + "/." * slot
-        return chromadb.PersistentClient(path=path, settings=chroma_settings)
-    except Exception as error:  # chromadb raises bare ValueError/ConnectionError variants
-        raise StoreUnavailable(f"cannot open {_where(settings)}: {error}") from error
-
-
-def _take_slot() -> int:
-    with _slots_lock:
-        slot = next(n for n in range(len(_slots_in_use) + 1) if n not in _slots_in_use)
-        _slots_in_use.add(slot)
-        return slot
-
-
 class ChromaStore:
     """The live build's chunks and manifest; `refresh()` follows other processes' changes."""
 
@@ -160,11 +127,9 @@ class ChromaStore:
         self.check_signature = check_signature
         self.prefix = settings.collection
         self._lock = threading.RLock()
-        if not settings.chroma_host:  # damaged files can crash chromadb: check them first; a rebuild moves them aside
-            (check_index if check_signature else repair)(settings.index_dir)
-        self._slot = _take_slot()
-        self._client = _client(settings, self._slot)
-        self._retired: list[tuple[Any, int]] = []
+        if not settings.chroma_host and not check_signature:
+            repair(settings.index_dir)  # a rebuild moves damaged files aside; Clients checks before opening
+        self._clients = Clients(settings)
         self._state: dict[str, Any] | None = None
         self._chunks: Any = None
         self._files: Any = None
@@ -173,13 +138,17 @@ class ChromaStore:
         except (IndexMismatch, StoreUnavailable):
             raise
         except Exception as error:
-            raise StoreUnavailable(f"cannot open {_where(settings)}: {error}") from error
+            raise StoreUnavailable(f"cannot open {where(settings)}: {error}") from error
+
+    @property
+    def _client(self) -> Any:
+        return self._clients.current
 
     def failure(self, error: Exception) -> StoreUnavailable:
         """What a failed call means: damaged local files are an IndexCorrupt that says how to recover."""
         if not self.settings.chroma_host:
             check_index(self.settings.index_dir, retry_after=0)
-        return StoreUnavailable(f"{_where(self.settings)} failed: {error}")
+        return StoreUnavailable(f"{where(self.settings)} failed: {error}")
 
     # -- following the live build ----------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
@@ -204,7 +173,7 @@ class ChromaStore:
         names = {getattr(c, "name", c) for c in self._client.list_collections()}
         if f"{self.prefix}-chunks" in names:
             raise IndexMismatch(
-                f"The index in {_where(self.settings)} was built by an older version of qa (layout 3, now "
+                f"The index in {where(self.settings)} was built by an older version of qa (layout 3, now "
                 f"{LAYOUT_VERSION}). Rebuild it with `qa ingest --rebuild`."
             )
 
@@ -254,7 +223,7 @@ class ChromaStore:
                 if state == self._state and not reconnect:
                     return False
                 if not self.settings.chroma_host and (self._state is not None or reconnect):
-                    self._reconnect()
+                    self._clients.reconnect()
                 self._adopt(state)
                 return True
         except (IndexMismatch, StoreUnavailable):
@@ -265,22 +234,7 @@ class ChromaStore:
     def close(self) -> None:
         """Let go of the Chroma clients, whose cached state belongs to the folder as it was."""
         with self._lock:
-            for client, slot in [*self._retired, (self._client, self._slot)]:
-                with contextlib.suppress(Exception):
-                    client.close()
-                with _slots_lock:
-                    _slots_in_use.discard(slot)
-            self._retired = []
-
-    def _reconnect(self) -> None:
-        # The replaced client is closed one reconnect later: a question in flight may still use it.
-        for client, slot in self._retired:
-            client.close()
-            with _slots_lock:
-                _slots_in_use.discard(slot)
-        self._retired = [(self._client, self._slot)]
-        self._slot = _take_slot()
-        self._client = _client(self.settings, self._slot)
+            self._clients.close()
 
     # -- reads -------------------------------------------------------------------------------
     @_reports_outage(retry=True)

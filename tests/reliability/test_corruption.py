@@ -159,8 +159,6 @@ def test_a_rebuild_in_the_running_engine_moves_a_damaged_index_aside(root: Path,
     assert fresh.returncode == 0 and ANSWER in fresh.stdout
 
 
-@pytest.mark.skip(reason="known bug (issue 11): after another process rebuilds an index that was garbled in place, "
-                         "reopening it in the running process can abort inside chromadb's Rust client start")
 def test_damage_under_a_running_engine_is_named_and_another_process_rebuild_recovers(
         root: Path, embedder: MiniLMEmbedding) -> None:
     engine = Engine(settings(root, "small"), embedder=embedder)
