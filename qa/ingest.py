@@ -35,7 +35,8 @@ from qa.embedding import MiniLMEmbedding
 from qa.keyword_index import KeywordIndex
 from qa.schema import QAError
 from qa.sentences import sentence_spans
-from qa.store import ChromaStore, local_folder
+from qa.store import ChromaStore
+from qa.store_records import local_folder
 from qa.store_writer import StoreWriter
 
 log = logging.getLogger(__name__)
