@@ -31,7 +31,8 @@ from qa.ranking import Evidence, SentenceRanker
 from qa.reader import Reader, default_model_dir, load_reader
 from qa.retrieve import HybridRetriever, keyword_index_for, passage_of
 from qa.schema import Answer, DocumentExists, EmptyIndex, Passage, QAError, UnknownDocument
-from qa.store import ChromaStore, IndexedFile, index_signature
+from qa.store import ChromaStore
+from qa.store_records import IndexedFile, index_signature
 
 CLOSEST_SHOWN = 3  # passages shown with a refusal
 

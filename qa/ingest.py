@@ -35,7 +35,8 @@ from qa.embedding import MiniLMEmbedding
 from qa.keyword_index import KeywordIndex
 from qa.schema import QAError
 from qa.sentences import sentence_spans
-from qa.store import ChromaStore, local_folder
+from qa.store import ChromaStore
+from qa.store_records import local_folder
 from qa.store_writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -268,9 +269,10 @@ class _Run:
     def _finish_files(self) -> None:
         finished = [entry for entry in self.open if entry.waiting == 0]
         self.open = [entry for entry in self.open if entry.waiting > 0]
-        for entry in finished:
+        if finished:
             _kill_point("finish")
-            self.writer.finish_file(entry.source, entry.content_hash, len(entry.chunks))
+            self.writer.finish_files([(entry.source, entry.content_hash, len(entry.chunks)) for entry in finished])
+        for entry in finished:
             self.keywords.replace_file(entry.source, entry.content_hash, [(c.id_, c.text) for c in entry.chunks])
         if finished and time.monotonic() - self.published > PUBLISH_SECONDS:
             self.writer.publish()

@@ -83,7 +83,7 @@ class KeywordIndex:
             self._delete(db, source)
             postings: list[tuple[str, int, int]] = []
             frequencies: Counter[str] = Counter()
-            total = 0
+            total = total_length = 0
             for chunk_id, text in chunks:
                 counts = Counter(keywords(text))
                 length = sum(counts.values())
@@ -92,7 +92,8 @@ class KeywordIndex:
                 postings += [(term, rowid, tf) for term, tf in counts.items()]
                 frequencies.update(counts.keys())
                 total += 1
-                db.execute("UPDATE totals SET length = length + ?", (length,))
+                total_length += length
+            db.execute("UPDATE totals SET length = length + ?", (total_length,))
             db.executemany("INSERT INTO terms(term, df) VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET df = df + excluded.df",
                            frequencies.items())
             db.executemany("INSERT INTO postings VALUES ((SELECT id FROM terms WHERE term = ?), ?, ?)", postings)

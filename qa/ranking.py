@@ -20,7 +20,7 @@ from llama_index.core.schema import NodeWithScore
 
 from qa.retrieve import TermStatistics, keywords
 from qa.sentences import is_boilerplate
-from qa.store import SentenceRecord
+from qa.store_records import SentenceRecord
 
 if TYPE_CHECKING:
     from qa.decision import Decision

@@ -25,7 +25,8 @@ from qa.keyword_index import KeywordIndex
 from qa.keyword_index import TermStatistics as IndexTermStatistics
 from qa.schema import Passage
 from qa.sentences import sentence_spans
-from qa.store import ChromaStore, SentenceRecord, local_folder
+from qa.store import ChromaStore
+from qa.store_records import SentenceRecord, local_folder
 from qa.terms import TOKEN_PATTERN, keywords, stemmer
 
 __all__ = ["TOKEN_PATTERN", "HybridRetriever", "TermStatistics", "keywords", "passage_of"]

@@ -1,8 +1,8 @@
 """The Chroma store: chunks with their vectors, a manifest of files, and a state record naming the live build.
 
 With qa/store_clients.py (which opens and replaces the clients), the only code that imports
-chromadb. A local folder (PersistentClient) or a `chroma run` server (HttpClient) holds the
-same collections:
+chromadb; the values it reads, and the paging, are in `qa.store_records`. A local folder
+(PersistentClient) or a `chroma run` server (HttpClient) holds the same collections:
 
 - `<c>-state`: one record, `state`: the live build, the one being rebuilt, and a generation
   bumped by every ingest, delete and rebuild, which every process checks before a question.
@@ -20,79 +20,33 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from chromadb.errors import NotFoundError
 from llama_index.core.schema import TextNode
 
 from qa.config import Settings
 from qa.integrity import check_index, repair
 from qa.schema import IndexMismatch, StoreUnavailable
-from qa.store_clients import Clients, where
+from qa.store_clients import Clients
+from qa.store_records import (  # noqa: F401 (re-exported: the store's public values)
+    LAYOUT_VERSION,
+    PAGE,
+    PLACEHOLDER,
+    STATE_ID,
+    FileRecord,
+    IndexedFile,
+    SentenceRecord,
+    index_signature,
+    local_folder,
+    location,
+    paged,
+)
+from qa.store_records import node as _node
 
 if TYPE_CHECKING:
     from qa.store_writer import StoreWriter
-
-# Changing how chunks are cut or stored changes every record: part of the signature like the model.
-LAYOUT_VERSION = 4
-PAGE = 5000  # records per read, well under Chroma's 32,766 SQL variables
-STATE_ID = "state"
-PLACEHOLDER = [1.0]  # manifest and state records are looked up by id, never searched
-
-
-@dataclass(frozen=True)
-class IndexedFile:
-    source: str
-    content_hash: str
-    chunks: int
-    indexed_at: float
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """A file in the manifest: `content_hash` has all its chunks written; `pending` is being written."""
-
-    source: str
-    content_hash: str
-    pending: str
-    chunks: int
-    indexed_at: float
-
-
-@dataclass(frozen=True)
-class SentenceRecord:
-    """A sentence of a chunk, with its span in the source document and its vector."""
-
-    chunk_id: str
-    source: str
-    start: int
-    end: int
-    text: str
-    vector: np.ndarray
-
-
-def index_signature(settings: Settings, model_id: str, dimension: int) -> dict[str, Any]:
-    """What must match between the store and the running code for vectors to be comparable."""
-    return {
-        "embed_model": model_id,
-        "embed_dimension": dimension,
-        "chunk_size": settings.chunk_size,
-        "chunk_overlap": settings.chunk_overlap,
-        "layout_version": LAYOUT_VERSION,
-    }
-
-
-def local_folder(settings: Settings) -> Path:
-    """Where this process keeps what is derived from the store (keyword index, ingest lock): the index
-    folder itself, or with a server one cache folder per server."""
-    if settings.chroma_host:
-        return settings.index_dir / "server-cache" / f"{settings.chroma_host}_{settings.chroma_port}"
-    return settings.index_dir
-
 
 def _reports_outage(retry: bool) -> Callable[[Callable], Callable]:
     """A server that went away (or a folder that broke) is a StoreUnavailable, not a traceback. Reads
@@ -138,7 +92,7 @@ class ChromaStore:
         except (IndexMismatch, StoreUnavailable):
             raise
         except Exception as error:
-            raise StoreUnavailable(f"cannot open {where(settings)}: {error}") from error
+            raise StoreUnavailable(f"cannot open {location(settings)}: {error}") from error
 
     @property
     def _client(self) -> Any:
@@ -148,7 +102,7 @@ class ChromaStore:
         """What a failed call means: damaged local files are an IndexCorrupt that says how to recover."""
         if not self.settings.chroma_host:
             check_index(self.settings.index_dir, retry_after=0)
-        return StoreUnavailable(f"{where(self.settings)} failed: {error}")
+        return StoreUnavailable(f"{location(self.settings)} failed: {error}")
 
     # -- following the live build ----------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
@@ -173,7 +127,7 @@ class ChromaStore:
         names = {getattr(c, "name", c) for c in self._client.list_collections()}
         if f"{self.prefix}-chunks" in names:
             raise IndexMismatch(
-                f"The index in {where(self.settings)} was built by an older version of qa (layout 3, now "
+                f"The index in {location(self.settings)} was built by an older version of qa (layout 3, now "
                 f"{LAYOUT_VERSION}). Rebuild it with `qa ingest --rebuild`."
             )
 
@@ -312,26 +266,3 @@ class ChromaStore:
 
         self.refresh()
         return StoreWriter(self, rebuild)
-
-
-def paged(collection: Any, include: list[str], where: dict[str, Any] | None = None) -> Iterator[tuple[str, Any, Any]]:
-    """(id, document, metadata) of every record, PAGE at a time."""
-    offset = 0
-    while True:
-        result = collection.get(where=where, include=include, limit=PAGE, offset=offset)
-        ids = result["ids"]
-        documents = result.get("documents") or [None] * len(ids)
-        metadatas = result.get("metadatas") or [None] * len(ids)
-        yield from zip(ids, documents, metadatas)
-        if len(ids) < PAGE:
-            return
-        offset += PAGE
-
-
-def _node(id_: str, text: str, meta: dict[str, Any]) -> TextNode:
-    metadata = {"source": meta["source"], "content_hash": meta["content_hash"], "published": meta.get("published", ""),
-                "pages": meta.get("pages", "")}
-    # Keyword search reads node text "as embedded"; file names and hashes are not content.
-    return TextNode(id_=id_, text=text, start_char_idx=int(meta["start"]), end_char_idx=int(meta["end"]),
-                    metadata=metadata, excluded_embed_metadata_keys=list(metadata),
-                    excluded_llm_metadata_keys=list(metadata))

@@ -24,15 +24,10 @@ from chromadb.config import Settings as ChromaSettings
 from qa.config import Settings
 from qa.integrity import check_index
 from qa.schema import StoreUnavailable
+from qa.store_records import location
 
 _slots_lock = threading.Lock()
 _slots_in_use: set[int] = set()
-
-
-def where(settings: Settings) -> str:
-    if settings.chroma_host:
-        return f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
-    return f"the index folder {settings.index_dir}"
 
 
 class Clients:
@@ -52,7 +47,7 @@ class Clients:
                 return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
                                            settings=chroma_settings), -1
             except Exception as error:  # chromadb raises bare ValueError/ConnectionError variants
-                raise StoreUnavailable(f"cannot open {where(settings)}: {error}") from error
+                raise StoreUnavailable(f"cannot open {location(settings)}: {error}") from error
         check_index(settings.index_dir)  # IndexCorrupt, never an abort inside chromadb
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         slot = _take_slot()
@@ -61,7 +56,7 @@ class Clients:
             return chromadb.PersistentClient(path=path, settings=chroma_settings), slot
         except Exception as error:
             _free_slot(slot)
-            raise StoreUnavailable(f"cannot open {where(settings)}: {error}") from error
+            raise StoreUnavailable(f"cannot open {location(settings)}: {error}") from error
 
     def reconnect(self) -> None:
         """A fresh client for the index as other processes left it."""

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from llama_index.core.schema import TextNode
 
-from qa.store import LAYOUT_VERSION, PLACEHOLDER, STATE_ID, ChromaStore, FileRecord, paged
+from qa.store import ChromaStore
+from qa.store_records import LAYOUT_VERSION, PLACEHOLDER, STATE_ID, FileRecord, paged
 
 _WRITE_BATCH = 1000
 
@@ -38,6 +39,8 @@ class StoreWriter:
             self.chunks = self._create(self.chunks.name, store.signature, {"hnsw": {"space": "cosine"}})
         self.files = self._create(f"{store.prefix}-{self.build}-files", {"layout_version": LAYOUT_VERSION}, None)
         self.records = store.file_records(self.files)
+        self._fresh: set[str] = set()  # sources this run added to the manifest
+        self._pending: list[FileRecord] = []  # pending marks not yet written
         if state is None:
             self._write_state({"active": self.build, "building": "", "generation": 1, "layout_version": LAYOUT_VERSION})
         elif rebuild:
@@ -55,16 +58,28 @@ class StoreWriter:
 
     def existing_ids(self, source: str, content_hash: str) -> set[str]:
         """Chunk ids of this version already written (by a run that stopped before finishing the file)."""
+        if source in self._fresh:  # not in the manifest before this run: none of its chunks can be in
+            return set()
         where = {"$and": [{"source": source}, {"content_hash": content_hash}]}
         return {id_ for id_, _, _ in paged(self.chunks, [], where)}
 
     def mark_pending(self, source: str, content_hash: str) -> None:
-        """Say that `content_hash` of `source` is being written, before the first of its chunks is."""
+        """Say that `content_hash` of `source` is being written. Held until the next write of chunks
+        or records, so a batch of files costs one manifest write, still before any of their chunks."""
         known = self.records.get(source)
-        self._record(FileRecord(source, known.content_hash if known else "", content_hash,
-                                known.chunks if known else 0, known.indexed_at if known else time.time()))
+        if known is None:
+            self._fresh.add(source)
+        self._pending.append(FileRecord(source, known.content_hash if known else "", content_hash,
+                                        known.chunks if known else 0, known.indexed_at if known else time.time()))
+        self.records[source] = self._pending[-1]
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            self._record(self._pending)
+            self._pending = []
 
     def add_chunks(self, chunks: Sequence[TextNode], vectors: np.ndarray) -> None:
+        self._write_pending()
         for first in range(0, len(chunks), _WRITE_BATCH):
             batch = chunks[first:first + _WRITE_BATCH]
             self.chunks.upsert(
@@ -77,22 +92,31 @@ class StoreWriter:
                             "pages": chunk.metadata.get("pages", "")} for chunk in batch],
             )
 
-    def finish_file(self, source: str, content_hash: str, chunks: int) -> None:
-        """All chunks of this version are in: drop the other versions, then record it as the file's."""
-        self.chunks.delete(where={"$and": [{"source": source}, {"content_hash": {"$ne": content_hash}}]})
-        self._record(FileRecord(source, content_hash, "", chunks, time.time()))
+    def finish_files(self, files: Sequence[tuple[str, str, int]]) -> None:
+        """All chunks of these versions (source, content hash, chunk count) are in: drop the other
+        versions, then record them as the files', in one manifest write."""
+        self._write_pending()
+        for source, content_hash, _ in files:
+            if source not in self._fresh:  # a file new to the manifest has no other version to drop
+                self.chunks.delete(where={"$and": [{"source": source}, {"content_hash": {"$ne": content_hash}}]})
+        now = time.time()
+        self._record([FileRecord(source, content_hash, "", chunks, now) for source, content_hash, chunks in files])
 
     def remove_file(self, source: str) -> None:
         """Chunks first, record last: a crash in between leaves a record the next ingest removes again."""
+        self._write_pending()
         self.chunks.delete(where={"source": source})
         self.files.delete(ids=[source])
         self.records.pop(source, None)
 
-    def _record(self, record: FileRecord) -> None:
-        self.files.upsert(ids=[record.source], embeddings=[PLACEHOLDER], metadatas=[{
-            "source": record.source, "content_hash": record.content_hash, "pending": record.pending,
-            "chunks": record.chunks, "indexed_at": record.indexed_at}])
-        self.records[record.source] = record
+    def _record(self, records: Sequence[FileRecord]) -> None:
+        if not records:
+            return
+        self.files.upsert(ids=[record.source for record in records], embeddings=[PLACEHOLDER] * len(records),
+                          metadatas=[{"source": record.source, "content_hash": record.content_hash,
+                                      "pending": record.pending, "chunks": record.chunks,
+                                      "indexed_at": record.indexed_at} for record in records])
+        self.records.update((record.source, record) for record in records)
 
     def publish(self) -> None:
         """Tell other processes the index changed (a rebuild publishes only at `commit`)."""

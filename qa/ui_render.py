@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from qa.answer import Partial
 from qa.history import DONE, FAILED, PENDING, Turn
 from qa.schema import Answer, Citation, Passage
-from qa.store import IndexedFile
+from qa.store_records import IndexedFile
 from qa.ui_text import answer_markdown
 
 _MARKER = re.compile(r"\[(\d+)\]")

@@ -62,7 +62,7 @@ def test_a_half_finished_update_is_resumed_by_the_next_ingest_without_embedding_
         raise RuntimeError("killed after writing the chunks, before recording the file")
 
     # A crash after the new version's chunks are written, before the file is recorded as that version.
-    monkeypatch.setattr(StoreWriter, "finish_file", crash)
+    monkeypatch.setattr(StoreWriter, "finish_files", crash)
     with pytest.raises(RuntimeError):
         engine.ingest()
     monkeypatch.undo()

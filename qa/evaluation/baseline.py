@@ -28,7 +28,7 @@ from qa.embedding import MiniLMEmbedding
 from qa.retrieve import TermStatistics
 from qa.schema import Answer
 from qa.sentences import sentence_spans
-from qa.store import SentenceRecord
+from qa.store_records import SentenceRecord
 
 if TYPE_CHECKING:
     from qa.engine import Engine
