@@ -36,10 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder holding squad_shifts_{nyt,amazon,new_wiki}/")
     parser.add_argument("--out", type=Path, default=default_model_dir(), help="where the model is written")
     parser.add_argument("--work", type=Path, default=Path("build/train"), help="scratch folder (indexes, corpora)")
-    parser.add_argument("--max-pairs", type=int, default=TrainConfig.max_pairs,
-                        help="pairs of the first phase (the rest make the second)")
-    parser.add_argument("--second-phase-only", action="store_true",
-                        help="resume from the first phase's weights in --out and train only the second")
+    parser.add_argument("--max-pairs", type=int, default=TrainConfig.max_pairs, help="training pairs used")
     parser.add_argument("--skip-finetune", action="store_true", help="keep the weights in --out, only calibrate")
     parser.add_argument("--reuse-rows", action="store_true",
                         help="refit the decision on the rows the last run read (same reader), without reading again")
@@ -64,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     files = squad_files(args.data)
     started = time.time()
     if not args.skip_finetune:
-        finetune(args.data, args.out, TrainConfig(max_pairs=args.max_pairs),
-                 second_phase_only=args.second_phase_only)
+        finetune(args.data, args.out, TrainConfig(max_pairs=args.max_pairs))
     # The engine needs a decision to start; the reader's own logit stands in until calibration replaces it.
     provisional = Decision(("reader_logit",), (1.0,), 0.0, 0.5)
     (args.out / DECISION_FILE).write_text(json.dumps(provisional.to_json(), indent=2) + "\n", encoding="utf-8")

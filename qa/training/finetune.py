@@ -1,9 +1,7 @@
 """Fine-tune the reader (qa/reader.py) from all-MiniLM-L6-v2 on the training pairs; fixed seeds, CPU.
 
-Two phases over the pairs of the train articles: the first `max_pairs` pairs, then, from
-those weights, the rest at half the learning rate (each phase its own warm-up and decay,
-so a run can stop after the first and resume). Loss: binary cross-entropy on "answers or
-not" plus, on positives, cross-entropy on the answer's first and last token within the
+One pass over the pairs of the train articles: binary cross-entropy on "answers or not"
+plus, on positives, cross-entropy on the answer's first and last token within the
 sentence. Word and position embeddings stay frozen (they are read from the base model at
 load, so the repo keeps only what changed).
 """
@@ -16,7 +14,6 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -38,9 +35,7 @@ SPAN_LOSS_WEIGHT = 0.5
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 7
-    max_pairs: int = 64_000  # the first phase, ~37 minutes on two quiet cores
-    second_phase: bool = True  # the remaining ~24,500 pairs (the split has 88,506), ~15 minutes
-    second_phase_lr_share: float = 0.5
+    max_pairs: int = 64_000  # ~40 minutes on two quiet cores; every question keeps its chance of a positive
     batch_size: int = 32
     learning_rate: float = 8e-5
     head_learning_rate: float = 1e-3  # the two heads start from scratch
@@ -73,18 +68,27 @@ def span_targets(pairs: list[Pair], offsets: np.ndarray) -> tuple[np.ndarray, np
     return starts, ends, usable
 
 
-def _phase(network: Any, tokenizer: Any, pairs: list[Pair], config: TrainConfig, lr_share: float,
-           desc: str, show_progress: bool) -> None:
-    """One pass over `pairs` with its own warm-up and linear decay."""
+def finetune(data_dir: Path, out_dir: Path, config: TrainConfig = TrainConfig(), show_progress: bool = True) -> dict:
+    """Train, write the weights and a manifest with their checksum into out_dir, return the manifest."""
     import torch
+    from safetensors.torch import save_file
     from tqdm import tqdm
-    from transformers import get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
+    _seed_everything(config.seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    sentences, questions, spans = load_split(data_dir, "train")
+    pairs = build_pairs(sentences, questions, spans, config.seed, show_progress)[: config.max_pairs]
+    base = model_folder()
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    network = build_network(base)
+    for name, parameter in network.named_parameters():
+        parameter.requires_grad = trained_parameters(name)
     trainable = [p for p in network.parameters() if p.requires_grad]
     heads = [p for name, p in network.named_parameters() if p.requires_grad and not name.startswith("encoder.")]
     body = [p for name, p in network.named_parameters() if p.requires_grad and name.startswith("encoder.")]
-    optimizer = torch.optim.AdamW([{"params": body, "lr": config.learning_rate * lr_share},
-                                   {"params": heads, "lr": config.head_learning_rate * lr_share}],
+    optimizer = torch.optim.AdamW([{"params": body, "lr": config.learning_rate},
+                                   {"params": heads, "lr": config.head_learning_rate}],
                                   weight_decay=config.weight_decay)
     steps = -(-len(pairs) // config.batch_size)
     schedule = get_linear_schedule_with_warmup(optimizer, int(steps * config.warmup_share), steps)
@@ -92,7 +96,8 @@ def _phase(network: Any, tokenizer: Any, pairs: list[Pair], config: TrainConfig,
     pointer = torch.nn.CrossEntropyLoss()
 
     network.train()
-    progress = tqdm(batches(pairs, config.batch_size, config.seed), total=steps, desc=desc,
+    started = time.time()
+    progress = tqdm(batches(pairs, config.batch_size, config.seed), total=steps, desc="Training the reader",
                     unit="batch", disable=not show_progress)
     running = 0.0
     for step, batch in enumerate(progress, 1):
@@ -116,46 +121,6 @@ def _phase(network: Any, tokenizer: Any, pairs: list[Pair], config: TrainConfig,
         running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
         progress.set_postfix(loss=f"{running:.3f}")
 
-
-def _load_trained(network: Any, out_dir: Path) -> int:
-    """The first phase's weights, checked against their manifest, to resume from; returns its seconds."""
-    from safetensors.torch import load_file
-
-    manifest = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-    weights = out_dir / WEIGHTS_FILE
-    if file_sha256(weights) != manifest["sha256"] or manifest["train_config"]["max_pairs"] != manifest["train_pairs"]:
-        raise SystemExit(f"{out_dir} does not hold a first phase to resume from; train without --second-phase-only")
-    network.load_state_dict({name: tensor.float() for name, tensor in load_file(str(weights)).items()}, strict=False)
-    return int(manifest.get("train_seconds", 0))
-
-
-def finetune(data_dir: Path, out_dir: Path, config: TrainConfig = TrainConfig(), show_progress: bool = True,
-             second_phase_only: bool = False) -> dict:
-    """Train, write the weights and a manifest with their checksum into out_dir, return the manifest."""
-    import torch
-    from safetensors.torch import save_file
-    from transformers import AutoTokenizer
-
-    _seed_everything(config.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
-    sentences, questions, spans = load_split(data_dir, "train")
-    pairs = build_pairs(sentences, questions, spans, config.seed, show_progress)
-    first, rest = pairs[: config.max_pairs], pairs[config.max_pairs:] if config.second_phase else []
-    base = model_folder()
-    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
-    network = build_network(base)
-    for name, parameter in network.named_parameters():
-        parameter.requires_grad = trained_parameters(name)
-    started = time.time()
-    if second_phase_only:
-        started -= _load_trained(network, out_dir)
-    else:
-        _phase(network, tokenizer, first, config, 1.0, "Training the reader (1/2)", show_progress)
-    if rest:
-        _seed_everything(config.seed + 1)
-        _phase(network, tokenizer, rest, config, config.second_phase_lr_share, "Training the reader (2/2)",
-               show_progress)
-
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().half().contiguous() for name, tensor in network.state_dict().items()
              if trained_parameters(name)}
@@ -167,8 +132,8 @@ def finetune(data_dir: Path, out_dir: Path, config: TrainConfig = TrainConfig(),
         "max_length": config.max_length,
         "train_config": asdict(config),
         "train_questions": len(questions),
-        "train_pairs": len(first) + len(rest),
-        "train_positives": sum(p.label for p in [*first, *rest]),
+        "train_pairs": len(pairs),
+        "train_positives": sum(p.label for p in pairs),
         "train_seconds": round(time.time() - started),
     }
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
