@@ -36,14 +36,15 @@ def rebuild_hint(folder: Path) -> str:
             "files aside and builds a fresh index from the corpus folder.")
 
 
-def check_index(folder: Path, retry_after: float = 1.0) -> None:
+def check_index(folder: Path, retry_after: float = 1.0, graphs: bool = True) -> None:
     """Raise IndexCorrupt when the index in `folder` is damaged; a folder without an index is fine.
 
     A failed check is repeated once after `retry_after` seconds: another process may have been
-    half-way through saving the graph."""
+    half-way through saving the graph. `graphs=False` checks the sqlite file alone: a running
+    process's chromadb saves its graphs when it chooses, so between saves they lag the sqlite."""
     for attempt in range(2):
         try:
-            return _check(Path(folder))
+            return _check(Path(folder), graphs)
         except Exception as error:  # Damage, or files so odd that reading them failed some other way
             if attempt or retry_after <= 0:
                 damage = error if isinstance(error, Damage) else f"{type(error).__name__}: {error}"
@@ -51,14 +52,15 @@ def check_index(folder: Path, retry_after: float = 1.0) -> None:
             time.sleep(retry_after)
 
 
-def _check(folder: Path) -> None:
+def _check(folder: Path, graphs: bool = True) -> None:
     database = folder / SQLITE_FILE
     if not database.exists():
         orphans = [path.name for path in _segment_folders(folder)]
         if orphans:
             raise Damage(f"{SQLITE_FILE} is missing but vector segments {', '.join(orphans)} are there")
         return
-    for segment in read_segments(database):
+    segments = read_segments(database)
+    for segment in segments if graphs else []:
         check_hnsw(folder / segment.id, segment)
 
 
@@ -205,6 +207,8 @@ class IndexWatch:
                 "to build it again from the corpus folder; this session picks it up when it is done.")
         stamp = self._look()[1]
         if stamp != self.stamp:  # written since the last look: by an ingest, or damaged in place
-            check_index(self.folder)
+            # The sqlite alone: a garbled one aborts chromadb; the graphs were checked when the client
+            # opened, and this process's own unsaved writes make them lag behind it until chromadb saves.
+            check_index(self.folder, graphs=False)
             self.stamp = stamp
         return False
