@@ -59,9 +59,10 @@ def _check(folder: Path, graphs: bool = True) -> None:
         if orphans:
             raise Damage(f"{SQLITE_FILE} is missing but vector segments {', '.join(orphans)} are there")
         return
-    segments = read_segments(database)
-    for segment in segments if graphs else []:
-        check_hnsw(folder / segment.id, segment)
+    segments = read_segments(database)  # checks the sqlite file itself
+    if graphs:
+        for segment in segments:
+            check_hnsw(folder / segment.id, segment)
 
 
 def _segment_folders(folder: Path) -> list[Path]:
@@ -186,13 +187,10 @@ class IndexWatch:
             return None, None
         return (status.st_dev, status.st_ino), (status.st_mtime_ns, status.st_size)
 
-    def _identity(self) -> tuple[int, int] | None:
-        return self._look()[0]
-
     def needs_reopen(self, rebuilding: bool = False) -> bool:
         """True when another process's rebuild put a new index in place of the one opened, or when a
         rebuild finds the index damaged or gone; IndexCorrupt when it is gone and nobody rebuilds it."""
-        now = self._identity()
+        now, stamp = self._look()  # one stat per question: this runs before every answer
         if now != self.identity and now is not None:
             return True
         if rebuilding:
@@ -205,7 +203,6 @@ class IndexWatch:
             raise IndexCorrupt(
                 f"The index in {self.folder} was deleted or moved while qa was running. Run `qa ingest --rebuild` "
                 "to build it again from the corpus folder; this session picks it up when it is done.")
-        stamp = self._look()[1]
         if stamp != self.stamp:  # written since the last look: by an ingest, or damaged in place
             # The sqlite alone: a garbled one aborts chromadb; the graphs were checked when the client
             # opened, and this process's own unsaved writes make them lag behind it until chromadb saves.
