@@ -34,6 +34,9 @@ class VectorSegment:
     persisted_seq: int  # the last write the graph on disk includes; 0: never written to disk
     ids: frozenset[str]  # the record ids the graph must hold, as far as the sqlite can tell
     pending: frozenset[str]  # ids written after the graph was saved (chroma replays them on open)
+    # Only a cosine graph normalises its vectors and keeps their norms in length.bin; for l2 and ip
+    # chroma's fork writes that file's bytes uninitialised, so any value there is sound.
+    normalised: bool = True
 
 
 def check_hnsw(folder: Path, segment: VectorSegment) -> None:
@@ -47,7 +50,7 @@ def check_hnsw(folder: Path, segment: VectorSegment) -> None:
         raise Damage(f"vector segment {segment.id} lacks {', '.join(missing)}")
     header = _read_header(folder / "header.bin", segment)
     labels = _check_level0(folder / "data_level0.bin", header, segment)
-    _check_norms(folder / "length.bin", header)
+    _check_norms(folder / "length.bin", header, segment.normalised)
     _check_upper_levels(folder / "link_lists.bin", header)
     _check_ids(folder / "index_metadata.pickle", labels, segment)
 
@@ -108,9 +111,10 @@ def _check_level0(path: Path, header: _Header, segment: VectorSegment) -> np.nda
     return live
 
 
-def _check_norms(path: Path, header: _Header) -> None:
+def _check_norms(path: Path, header: _Header, normalised: bool) -> None:
     norms = np.fromfile(path, dtype="<f4")  # the length of each vector before it was normalised
-    if path.stat().st_size % 4 or len(norms) < header.count or not np.isfinite(norms[:header.count]).all():
+    garbled = normalised and not np.isfinite(norms[:header.count]).all()
+    if path.stat().st_size % 4 or len(norms) < header.count or garbled:
         raise Damage(f"{path.parent.name}/{path.name} does not match the graph")
 
 

@@ -13,6 +13,7 @@ aside and builds afresh.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -121,10 +122,13 @@ def _read_segments(connection: sqlite3.Connection) -> list[VectorSegment]:
         raise Damage(f"{SQLITE_FILE} lacks the tables {', '.join(sorted(missing))}")
     persisted = dict(connection.execute("SELECT segment_id, seq_id FROM max_seq_id").fetchall())
     segments = []
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(collections)")}
+    # Older chromadb lacks these columns; the distance is then unknown.
+    configuration, schema = (f"c.{name}" if name in columns else "NULL" for name in ("config_json_str", "schema_str"))
     rows = connection.execute(
-        "SELECT s.id, s.collection, c.dimension FROM segments s JOIN collections c ON c.id = s.collection "
-        "WHERE s.type = ?", (_HNSW_TYPE,)).fetchall()
-    for segment_id, collection, dimension in rows:
+        f"SELECT s.id, s.collection, c.dimension, {configuration}, {schema} FROM segments s "
+        "JOIN collections c ON c.id = s.collection WHERE s.type = ?", (_HNSW_TYPE,)).fetchall()
+    for segment_id, collection, dimension, configuration, schema_text in rows:
         metadata_segments = [row[0] for row in connection.execute(
             "SELECT id FROM segments WHERE collection = ? AND scope = 'METADATA'", (collection,))]
         stored = {row[0] for row in connection.execute(
@@ -135,8 +139,19 @@ def _read_segments(connection: sqlite3.Connection) -> list[VectorSegment]:
         settled = min([seq, *(_seq(persisted.get(segment)) for segment in metadata_segments)])
         pending = {row[0] for row in connection.execute(
             "SELECT id FROM embeddings_queue WHERE topic LIKE ? AND seq_id > ?", (f"%/{collection}", settled))}
-        segments.append(VectorSegment(segment_id, dimension, seq, frozenset(stored), frozenset(pending)))
+        segments.append(VectorSegment(segment_id, dimension, seq, frozenset(stored), frozenset(pending),
+                                      normalised=_space(configuration, schema_text) == "cosine"))
     return segments
+
+
+def _space(configuration: str | None, schema: str | None) -> str | None:
+    """The collection's distance, from its schema (chromadb >= 1.1) or its configuration (before)."""
+    try:
+        if schema:
+            return json.loads(schema)["keys"]["#embedding"]["float_list"]["vector_index"]["config"]["space"]
+        return (json.loads(configuration or "{}").get("hnsw_configuration") or {}).get("space")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # unknown: the norms are not held to anything
 
 
 def _seq(value: object) -> int:

@@ -6,6 +6,7 @@ import os
 import pickle
 import sqlite3
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from llama_index.core.schema import TextNode
 
 from qa.config import Settings
 from qa.hnsw_files import Damage, VectorSegment, check_hnsw
-from qa.integrity import IndexWatch, check_index, repair, set_aside
+from qa.integrity import SQLITE_FILE, IndexWatch, check_index, read_segments, repair, set_aside
 from qa.schema import IndexCorrupt
 from qa.store import ChromaStore
 
@@ -152,6 +153,15 @@ def test_a_header_of_another_dimension_is_damage(tmp_path: Path) -> None:
 def test_norms_that_are_not_numbers_are_damage(tmp_path: Path) -> None:
     segment = write_segment(tmp_path / SEGMENT)
     patch(tmp_path / SEGMENT / "length.bin", 0, struct.pack("<f", float("inf")))
+    assert "length.bin" in damage_of(tmp_path / SEGMENT, segment)
+
+
+def test_the_norms_of_a_graph_that_does_not_normalise_may_be_anything(tmp_path: Path) -> None:
+    """An l2 graph's length.bin holds uninitialised bytes (found on a sound 10k-chunk index)."""
+    segment = replace(write_segment(tmp_path / SEGMENT), normalised=False)
+    patch(tmp_path / SEGMENT / "length.bin", 0, struct.pack("<2f", float("inf"), float("nan")))
+    check_hnsw(tmp_path / SEGMENT, segment)
+    (tmp_path / SEGMENT / "length.bin").write_bytes(b"\0" * 4)  # still one norm per element
     assert "length.bin" in damage_of(tmp_path / SEGMENT, segment)
 
 
@@ -341,3 +351,5 @@ def test_real_chroma_folders_pass_through_adds_deletes_and_replacements(tmp_path
     (graph,) = [path for path in folder.iterdir() if (path / "index_metadata.pickle").exists()]
     saved = struct.unpack_from("<3Q", (graph / "header.bin").read_bytes(), 4)[2]
     assert saved > 250  # the saved graph keeps the deleted elements, marked
+    spaces = {segment.normalised for segment in read_segments(folder / SQLITE_FILE)}
+    assert spaces == {True, False}  # the chunks' cosine graph; the file list's and state's l2 ones
