@@ -1,10 +1,11 @@
 """How qa scales with the number of chunks; prints numbers, asserts nothing.
 
-    python benchmarks/scale.py [--data ../shared/data] [--sizes 1000,10000,30000] [--questions 30]
+    python benchmarks/scale.py [--data ../shared/data] [--sizes 1000,10000,30000] [--questions 30] [--docs]
 
 For each size it builds a corpus of SQuAD-Shifts articles (nyt, new_wiki, amazon; one file per
-article, articles repeated under new names once they run out) with at least that many chunks,
-then prints:
+article, articles repeated under new names once they run out) with at least that many chunks;
+with --docs the corpus starts with every HTML page of the Python 3.11 docs (Debian's
+python3.11-doc), and `--sizes 0 --docs` measures those pages alone. Then it prints:
 
 - index on disk: qa's index folder next to a plain llama-index + Chroma pipeline
   (VectorStoreIndex over ChromaVectorStore) holding the same chunks and vectors;
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))  # python_docs.py, next to this script
 SETS = ("squad_shifts_nyt", "squad_shifts_new_wiki", "squad_shifts_amazon")
 
 
@@ -52,7 +54,27 @@ def articles(data: Path) -> list[tuple[str, str, list[str]]]:
     return found
 
 
-def build_corpus(folder: Path, pool: list[tuple[str, str, list[str]]], chunks: int) -> tuple[int, list[str]]:
+def python_docs(folder: Path, chunker) -> tuple[int, list[str]]:
+    """Every HTML page of the Python docs, flattened into `folder`; their chunks and gold questions."""
+    from python_docs import debian_docs_folder
+
+    from qa.documents import SkippedFile, parse_document
+
+    docs = debian_docs_folder()
+    if docs is None:
+        raise SystemExit("--docs: the Python 3.11 docs were not found (Debian package python3.11-doc)")
+    total = 0
+    for page in sorted(docs.rglob("*.html")):
+        target = folder / ("pydocs_" + "_".join(page.relative_to(docs).parts))
+        target.write_bytes(page.read_bytes())
+        document = parse_document(target.name, target.read_bytes())
+        total += 0 if isinstance(document, SkippedFile) else len(chunker.chunk_spans(document.text))
+    gold = (ROOT / "eval" / "python_docs_gold.jsonl").read_text(encoding="utf-8").splitlines()
+    return total, [json.loads(line)["question"] for line in gold if line.strip()]
+
+
+def build_corpus(folder: Path, pool: list[tuple[str, str, list[str]]], chunks: int,
+                 docs: bool = False) -> tuple[int, list[str]]:
     """Article files until the corpus has `chunks` chunks; returns the count and some questions."""
     from qa.chunking import SentenceChunker
     from qa.config import Settings
@@ -60,7 +82,8 @@ def build_corpus(folder: Path, pool: list[tuple[str, str, list[str]]], chunks: i
     settings = Settings()
     chunker = SentenceChunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
     folder.mkdir(parents=True)
-    total, questions, copy = 0, [], 0
+    total, questions = python_docs(folder, chunker) if docs else (0, [])
+    copy = 0
     while total < chunks:
         for name, text, asked in pool:
             if total >= chunks:
@@ -112,21 +135,23 @@ def child(corpus: str, index: str, questions: list[str]) -> None:
                       "p95_ms": 1000 * times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]}))
 
 
-def measure(work: Path, pool, size: int, questions_wanted: int) -> None:
+def measure(work: Path, pool, size: int, questions_wanted: int, docs: bool) -> None:
     from qa.chunking import to_llama_documents
     from qa.config import Settings
-    from qa.documents import parse_document
+    from qa.documents import SkippedFile, parse_document
     from qa.engine import Engine
 
     corpus, index = work / f"corpus-{size}", work / f"index-{size}"
-    chunks, questions = build_corpus(corpus, pool, size)
+    chunks, questions = build_corpus(corpus, pool, size, docs)
     engine = Engine(Settings(corpus_dir=corpus, index_dir=index))
     tokenizer = engine.embedder._tokenizer
 
     def bare_rate() -> float:
         """The bare model's tokens/s on a sample of the corpus's chunks, as `encode` batches them."""
-        texts = [node.text for path in sorted(corpus.iterdir())[:400] for node in engine.chunker.get_nodes_from_documents(
-            to_llama_documents([parse_document(path.name, path.read_bytes())]))]
+        files = sorted(corpus.iterdir())
+        parsed = [parse_document(path.name, path.read_bytes()) for path in random.Random(0).sample(files, min(len(files), 400))]
+        texts = [node.text for node in engine.chunker.get_nodes_from_documents(
+            to_llama_documents([document for document in parsed if not isinstance(document, SkippedFile)]))]
         sample = random.Random(0).sample(texts, min(len(texts), 1500))
         sample_tokens = sum(len(tokenizer(text, truncation=True, max_length=512)["input_ids"]) for text in sample)
         began = time.perf_counter()
@@ -181,6 +206,7 @@ def main() -> None:
                         help="folder holding squad_shifts_* (default: ../shared/data)")
     parser.add_argument("--sizes", default="1000,10000,30000", help="corpus sizes in chunks, comma-separated")
     parser.add_argument("--questions", type=int, default=30, help="warm questions per size")
+    parser.add_argument("--docs", action="store_true", help="start each corpus with all pages of the Python docs")
     parser.add_argument("--keep", action="store_true", help="keep the corpora and indexes (printed path)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -191,7 +217,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="qa-scale-"))
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            measure(work, pool, size, args.questions)
+            measure(work, pool, size, args.questions, args.docs)
     finally:
         if args.keep:
             print(f"\nkept {work}")

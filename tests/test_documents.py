@@ -90,6 +90,19 @@ def test_inline_markup_stays_inside_its_sentence_and_blocks_end_one():
                                   "cell a\n\ncell b\n\nHeading\n\nx = 1\ny = 2")
 
 
+def test_a_definition_term_opens_the_first_sentence_of_its_definition():
+    html = ("<dl><dt>shlex.quote(s)<a class='headerlink' href='#q'>¶</a></dt>"
+            "<dd><p>Return a shell-escaped version of the string <em>s</em>.</p><p>New in 3.3.</p></dd>"
+            "<dt>Glossary term:</dt><dd>Its plain definition.</dd>"
+            "<dt>example()</dt><dd><pre>&gt;&gt;&gt; example()</pre></dd>"
+            "<dt>first()</dt><dt>second()</dt><dd><p>Both do it.</p></dd></dl><dl><dt>alone</dt></dl>")
+    assert html_to_text(html) == (
+        "shlex.quote(s): Return a shell-escaped version of the string s.\n\nNew in 3.3.\n\n"
+        "Glossary term: Its plain definition.\n\n"
+        "example()\n\n>>> example()\n\n"  # code is not prose: the term stays a line of its own
+        "first()\n\nsecond(): Both do it.\n\nalone")
+
+
 def test_markdown_inline_elements_stay_inside_their_sentence():
     text = markdown_to_text("# Title\n\nThe **reactor** makes `42` MW, says [the report](http://x.example),\n"
                             "a wrapped line.\n\n- item *one*\n\n```\ncode line\n```\n")

@@ -3,10 +3,15 @@
 `<p>The <b>reactor</b> in …</p>` is one line "The reactor in …"; paragraphs, list items,
 table cells, headings and `<pre>` lines are lines of their own (a line break always ends a
 sentence, qa/sentences.py). Blocks are separated by a blank line, `<br>` and the lines of
-`<pre>` by a single line break.
+`<pre>` by a single line break. A definition term opens its definition's first paragraph
+("shlex.quote(s): Return a shell-escaped version of the string s."): API references and
+glossaries name their subject only in the term, and a sentence cut from it could not say
+which function returns what.
 """
 
 from __future__ import annotations
+
+import re
 
 from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
 from markdown_it import MarkdownIt
@@ -26,13 +31,14 @@ _BLOCK_TAGS = {
     "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul",
 }
 # Private-use characters as break markers while the tree is flattened (removed from the input first).
-_BLOCK, _LINE = "\ue000", "\ue001"
+_BLOCK, _LINE, _JOIN = "\ue000", "\ue001", "\ue002"
+_JOINED = re.compile(f":?\\s*[{_JOIN}][{_BLOCK}\\s]*")  # a term's own colon is not doubled
 
 
 def html_to_text(html: str) -> str:
-    soup = BeautifulSoup(html.replace(_BLOCK, "").replace(_LINE, ""), "html.parser")
+    soup = BeautifulSoup(re.sub(f"[{_BLOCK}{_LINE}{_JOIN}]", "", html), "html.parser")
     blocks = []
-    for block in _flatten(soup).split(_BLOCK):
+    for block in _JOINED.sub(": ", _flatten(soup)).split(_BLOCK):
         lines = (" ".join(line.split()) for line in block.split(_LINE))
         text = "\n".join(line for line in lines if line)
         if text:
@@ -49,7 +55,7 @@ def _flatten(soup: BeautifulSoup) -> str:
     while stack:
         node, closing = stack.pop()
         if closing:  # the end of a block (and of a <pre>)
-            out.append(_BLOCK)
+            out.append(_JOIN if _opens_its_definition(node) else _BLOCK)
             in_pre -= node.name == "pre"
         elif isinstance(node, Tag):
             if _is_noise(node):
@@ -65,6 +71,18 @@ def _flatten(soup: BeautifulSoup) -> str:
         elif type(node) in (NavigableString, CData):  # not comments, doctypes or processing instructions
             out.append(node.replace("\n", _LINE) if in_pre else node)
     return "".join(out)
+
+
+def _opens_its_definition(tag: Tag) -> bool:
+    """A <dt> whose <dd> follows and starts with prose (not code, a list or a table)."""
+    if tag.name != "dt" or not tag.get_text(strip=True):
+        return False
+    definition = tag.find_next_sibling(True)
+    if definition is None or definition.name != "dd":
+        return False
+    first = next((child for child in definition.children
+                  if isinstance(child, Tag) or (type(child) is NavigableString and child.strip())), None)
+    return first is not None and (not isinstance(first, Tag) or first.name in ("p", "span", "em", "strong", "b", "i", "a"))
 
 
 def _is_noise(tag: Tag) -> bool:
