@@ -6,8 +6,10 @@ the sources that changed. An ingest updates it as it writes; another process (or
 a shared Chroma server, which keeps its own copy) syncs when the store's generation moves.
 Opening it reads nothing; a question reads the postings of its own words.
 
-It also caches each chunk's sentence vectors (float16, written while ingesting, or computed
-the first time a question retrieves the chunk): compact, and read only for retrieved chunks.
+It also caches each chunk's sentence vectors (written while ingesting, or computed the first
+time a question retrieves the chunk), read only for retrieved chunks. They are int8 with one
+scale per vector: half of float16's bytes, a cosine off by about 0.001, and on API pages a
+dozen short sentences per chunk made these vectors the bulk of the index.
 
 Postings are plain tables rather than FTS5: FTS5's bm25() cannot be tuned from Python and
 floors the idf of words in more than half the chunks at zero, which on a small corpus drops
@@ -44,9 +46,9 @@ CREATE INDEX IF NOT EXISTS postings_by_chunk ON postings(chunk);
 CREATE TABLE IF NOT EXISTS totals(id INTEGER PRIMARY KEY CHECK (id = 0), chunks INTEGER NOT NULL,
                                   length INTEGER NOT NULL);
 INSERT OR IGNORE INTO totals VALUES (0, 0, 0);
-CREATE TABLE IF NOT EXISTS sentences(chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, spans TEXT NOT NULL,
-                                     vectors BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS sentences_by_source ON sentences(source);
+CREATE TABLE IF NOT EXISTS sentence_vectors(chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, spans TEXT NOT NULL,
+                                            scales BLOB NOT NULL, codes BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS sentence_vectors_by_source ON sentence_vectors(source);
 """
 
 # (chunk id, chunk text) of one version of one source, read from the store when syncing.
@@ -62,6 +64,19 @@ class KeywordIndex:
         self._local = threading.local()
         with self._connection() as db:
             db.executescript(_SCHEMA)
+        self._convert_float16_sentences()
+
+    def _convert_float16_sentences(self) -> None:
+        """Indexes written before int8 keep float16 vectors in `sentences`: converted once, in place."""
+        with self._transaction() as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sentences'").fetchone():
+                return
+            for chunk_id, source, spans, vectors in db.execute("SELECT * FROM sentences").fetchall():
+                count = len(json.loads(spans))
+                rows = np.frombuffer(vectors, dtype=np.float16).reshape(count, -1) if count else np.zeros((0, 0))
+                db.execute("INSERT OR REPLACE INTO sentence_vectors VALUES (?, ?, ?, ?, ?)",
+                           (chunk_id, source, spans, *quantized(rows)))
+            db.execute("DROP TABLE sentences")
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -99,34 +114,30 @@ class KeywordIndex:
             db.executemany("INSERT INTO postings VALUES ((SELECT id FROM terms WHERE term = ?), ?, ?)", postings)
             db.execute("UPDATE totals SET chunks = chunks + ?", (total,))
             # Sentence vectors written while embedding stay if their chunk is still the file's.
-            db.execute("DELETE FROM sentences WHERE source = ? AND chunk_id NOT IN "
+            db.execute("DELETE FROM sentence_vectors WHERE source = ? AND chunk_id NOT IN "
                        "(SELECT chunk_id FROM chunks WHERE source = ?)", (source, source))
             db.execute("INSERT OR REPLACE INTO files VALUES (?, ?)", (source, content_hash))
 
     def remove_file(self, source: str) -> None:
         with self._transaction() as db:
             self._delete(db, source)
-            db.execute("DELETE FROM sentences WHERE source = ?", (source,))
+            db.execute("DELETE FROM sentence_vectors WHERE source = ?", (source,))
 
     def put_sentences(self, rows: Iterable[tuple[str, str, list[tuple[int, int]], np.ndarray]]) -> None:
-        """Cache sentence vectors: (chunk id, source, spans relative to the chunk, vectors), as float16."""
+        """Cache sentence vectors: (chunk id, source, spans relative to the chunk, vectors)."""
         with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO sentences VALUES (?, ?, ?, ?)", [
-                (chunk_id, source, json.dumps(spans), np.asarray(vectors, dtype=np.float16).tobytes())
-                for chunk_id, source, spans, vectors in rows])
+            db.executemany("INSERT OR REPLACE INTO sentence_vectors VALUES (?, ?, ?, ?, ?)", [
+                (chunk_id, source, json.dumps(spans), *quantized(vectors)) for chunk_id, source, spans, vectors in rows])
 
     def sentences(self, chunk_ids: Sequence[str]) -> dict[str, tuple[list[tuple[int, int]], np.ndarray]]:
         """Cached spans and vectors of these chunks (the ones not cached are missing)."""
         if not chunk_ids:
             return {}
         rows = self._connection().execute(
-            f"SELECT chunk_id, spans, vectors FROM sentences WHERE chunk_id IN ({', '.join('?' * len(chunk_ids))})",
-            list(chunk_ids)).fetchall()
-        found = {}
-        for chunk_id, spans, vectors in rows:
-            spans = [tuple(span) for span in json.loads(spans)]
-            found[chunk_id] = (spans, np.frombuffer(vectors, dtype=np.float16).reshape(len(spans), -1).astype(np.float32))
-        return found
+            f"SELECT chunk_id, spans, scales, codes FROM sentence_vectors WHERE chunk_id IN "
+            f"({', '.join('?' * len(chunk_ids))})", list(chunk_ids)).fetchall()
+        return {chunk_id: ([tuple(span) for span in json.loads(spans)], dequantized(scales, codes))
+                for chunk_id, spans, scales, codes in rows}
 
     def _transaction(self):
         return _Transaction(self._connection())
@@ -209,6 +220,23 @@ class _Transaction:
 
     def __exit__(self, kind, value, traceback) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def quantized(vectors: np.ndarray) -> tuple[bytes, bytes]:
+    """Each row as int8 codes times one float32 scale (its largest magnitude over 127)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if not len(vectors):
+        return b"", b""
+    scales = np.abs(vectors).max(axis=1, initial=0.0) / 127
+    safe = np.where(scales > 0, scales, 1.0)[:, None]
+    return scales.astype("<f4").tobytes(), np.rint(vectors / safe).astype(np.int8).tobytes()
+
+
+def dequantized(scales: bytes, codes: bytes) -> np.ndarray:
+    factors = np.frombuffer(scales, dtype="<f4")
+    if not len(factors):
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.frombuffer(codes, dtype=np.int8).reshape(len(factors), -1).astype(np.float32) * factors[:, None]
 
 
 def _idf(df: int, documents: int) -> float:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sqlite3
 
-from qa.keyword_index import KeywordIndex
+import numpy as np
+
+from qa.keyword_index import KeywordIndex, quantized
 from qa.retrieve import TermStatistics
 from qa.terms import keywords
 
@@ -79,3 +83,33 @@ def test_sync_rereads_only_what_changed_and_drops_what_went(tmp_path):
     assert index.search("copper", 3)[0][0] == "c-0"
     again = KeywordIndex(tmp_path, "qa-test")  # another process opening the same file
     assert again.chunk_count() == 3 and again.sync(index.files(), reader) == 0
+
+
+def test_sentence_vectors_are_kept_as_int8_within_a_cosine_of_0_002(tmp_path):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = KeywordIndex(tmp_path, "k")
+    index.put_sentences([("c1", "a.txt", [(0, 5)] * 50, vectors), ("empty", "a.txt", [], np.zeros((0, 384)))])
+    spans, stored = index.sentences(["c1"])["c1"]
+    assert spans == [(0, 5)] * 50 and stored.dtype == np.float32
+    assert np.abs(stored @ vectors.T - vectors @ vectors.T).max() < 0.002
+    assert index.sentences(["empty"])["empty"][0] == []
+    scales, codes = quantized(vectors)
+    assert len(scales) + len(codes) == 50 * (4 + 384)  # float16 took 50 * 768
+
+
+def test_float16_sentence_vectors_of_an_older_index_are_converted_once(tmp_path):
+    vectors = np.eye(3, 8, dtype=np.float32)
+    with sqlite3.connect(tmp_path / "k.sqlite3") as db:  # how the cache was written before int8
+        db.execute("CREATE TABLE sentences(chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, spans TEXT NOT NULL, "
+                   "vectors BLOB NOT NULL)")
+        db.execute("INSERT INTO sentences VALUES ('c1', 'a.txt', ?, ?)",
+                   (json.dumps([[0, 1], [2, 3], [4, 5]]), vectors.astype(np.float16).tobytes()))
+    index = KeywordIndex(tmp_path, "k")
+    spans, stored = index.sentences(["c1"])["c1"]
+    assert spans == [(0, 1), (2, 3), (4, 5)] and np.allclose(stored, vectors, atol=0.01)
+    with sqlite3.connect(tmp_path / "k.sqlite3") as db:
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sentences'").fetchone()
+    index.close()
+    assert KeywordIndex(tmp_path, "k").sentences(["c1"])["c1"][0] == spans  # opened again: nothing left to convert
