@@ -200,7 +200,7 @@ class Engine:
             return Answer(text=REFUSAL_TEXT, citations=closest, refused=True, question=evidence.question,
                           standalone_question=evidence.standalone, passages=passages, dropped=dropped, reason=reason)
         return Answer(text=draft.text, citations=draft.citations, refused=False, question=evidence.question,
-                      standalone_question=evidence.standalone, passages=passages, dropped=dropped)
+                      standalone_question=evidence.standalone, passages=passages, dropped=dropped, reason=reason)
 
     def stream(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None
                ) -> Iterator[Partial | Answer]:

@@ -6,7 +6,11 @@ with source and date, the question as asked) and the same check (qa/claims.py: e
 against the one passage it cites, then the learned reader as judge of whether it answers the
 question). Unlike the extractive answerer, the model is asked whatever the decision thought of
 the best sentence; a claim then stands when the decision accepts the evidence, or when the
-reader is confident that the claim itself answers the question. Claims are checked as each
+reader is confident that the claim itself answers the question. When nothing the model wrote
+stands (it replied NOT FOUND, every claim was dropped, or it ran out of time) while the decision
+accepts the evidence, the sentence it accepted is quoted as the extractive answerer quotes it,
+with a note saying so: the decision, not a small model's doubt, says whether the corpus answers.
+Claims are checked as each
 line of the reply completes, so a stream shows checked text and, apart, the line still being
 written; what was dropped and why is kept for the debug view. A call that runs out of time
 becomes a refusal that says so, never an error.
@@ -18,7 +22,7 @@ import logging
 import re
 from collections.abc import Iterator
 
-from qa.answer import Draft, Partial, make_citation
+from qa.answer import Draft, ExtractiveAnswerer, Partial, make_citation
 from qa.claims import off_point, unsupported_by
 from qa.config import Settings
 from qa.llm import Generator, GeneratorTimeout, LocalLlama, OpenAIServer
@@ -130,13 +134,23 @@ class GenerativeAnswerer:
                 judged = max(judged, len(claims) - 1)
                 unchecked = " ".join([*(claim.raw for claim in claims[judged:]), pending.strip()])
                 yield Partial(check.text(), unchecked.strip())
-        except GeneratorTimeout as error:  # what was checked stands; without it, a refusal that says why
+        except GeneratorTimeout as error:  # what was checked stands; without it, the quotes or a refusal that says why
             log.warning("%s", error)
-            yield check.draft(f"{error} The answer stops there." if check.kept else f"{error} No answer was given.")
+            yield (self._quoted(evidence, check, f"{error} The best passage is quoted instead.")
+                   or check.draft(f"{error} The answer stops there." if check.kept else f"{error} No answer was given."))
             return
         for claim in parse_reply(reply, len(shown))[judged:]:
             check.add(claim)
-        yield check.draft()
+        yield self._quoted(evidence, check, "The model wrote no answer the passages support; the best passage is quoted instead.") \
+            or check.draft()
+
+    def _quoted(self, evidence: Evidence, check: _Check, note: str) -> Draft | None:
+        """The sentence the decision accepted, quoted, when the model wrote nothing that stands. Only that one:
+        the sentences an extractive answer adds were never judged by the decision, nor checked by the model."""
+        if check.kept or not evidence.accepted:
+            return None
+        quoted = ExtractiveAnswerer(1).compose(evidence)
+        return Draft(quoted.text, quoted.citations, check.dropped, note) if quoted.text else None
 
     def compose(self, evidence: Evidence) -> Draft:
         draft = Draft("")

@@ -79,7 +79,9 @@ class Answer:
     standalone_question: str = ""
     passages: list[Passage] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)  # claims the citation check refused (generative answerers)
-    reason: str = ""  # why a refusal refused, when more is known than "the evidence is weak" (a model timeout)
+    # Why a refusal refused, when more is known than "the evidence is weak" (a model timeout); on an
+    # answer, how it came about when that is not as asked (a model that wrote nothing, so passages are quoted).
+    reason: str = ""
 
 
 class QAError(Exception):

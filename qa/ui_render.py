@@ -115,7 +115,8 @@ def render_answer(answer: Answer) -> str:
                   f"{_text(answer.text)}{' ' + _text(answer.reason) if answer.reason else ''}</div>")
         sources = _sources("Closest passages (not an answer)", answer.citations)
         return f'<div class="qa-refusal">{_read_as(answer)}{banner}{sources}{_copy_button(answer)}</div>'
-    return (f'<div class="qa-answer">{_read_as(answer)}<p>{_with_markers(answer.text)}</p>'
+    note = f'<p class="qa-answer-note">{_text(answer.reason)}</p>' if answer.reason else ""
+    return (f'<div class="qa-answer">{_read_as(answer)}<p>{_with_markers(answer.text)}</p>{note}'
             f'{_sources("Sources", answer.citations)}{_copy_button(answer)}</div>')
 
 

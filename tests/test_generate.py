@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from pydantic import TypeAdapter
 
-from qa.answer import REFUSAL_TEXT, Partial
+from qa.answer import Partial
 from qa.cli import _print_answer
 from qa.llm import GeneratorUnavailable
 from qa.schema import Answer
@@ -91,6 +91,11 @@ def ask(engine, question: str, reply: str, history=()) -> Answer:
     return engine.ask(question, history)
 
 
+def nothing_kept(answer: Answer) -> bool:
+    """None of the model's claims stood: a refusal, or the passages quoted as the extractive answerer would."""
+    return answer.refused or ("quoted instead" in answer.reason and bool(answer.citations))
+
+
 def test_the_request_numbers_passages_with_source_and_asks_for_a_bounded_reply(generative):
     answer = ask(generative, SUPPLIERS, f"{CATL_CLAIM} [{{CATL}}].")
     assert not answer.refused and answer.text == f"{CATL_CLAIM} [1]."
@@ -138,19 +143,30 @@ def test_talk_about_the_passages_never_reaches_the_user(generative):
 def test_not_found_inside_a_reply_leaves_no_pieces(generative):
     answer = ask(generative, SUPPLIERS, f"Passage {{headquarters}}: NOT FOUND\n{CATL_CLAIM} [{{CATL}}].")
     assert answer.text == f"{CATL_CLAIM} [1]."
-    assert ask(generative, SUPPLIERS, "NOT FOUND").refused
+    assert ask(generative, "What is the top speed of Xiaomi's electric sedan?", "NOT FOUND").refused
+
+
+def test_when_the_model_writes_nothing_that_stands_but_the_decision_accepts_the_passages_are_quoted(generative):
+    """The decision, shared with the extractive answerer, says whether the corpus answers; a small
+    model's NOT FOUND or a dropped claim does not turn an answerable question into a refusal."""
+    quoted = ask(generative, SUPPLIERS, "NOT FOUND")
+    assert not quoted.refused and "CATL" in quoted.text and quoted.citations and "quoted instead" in quoted.reason
+    dropped = ask(generative, SUPPLIERS, "Xiaomi refused to pick CATL [{CATL}].")
+    assert "refused to pick" not in dropped.text and dropped.dropped and dropped.text == quoted.text
+    plain = ask(generative, SUPPLIERS, f"{CATL_CLAIM} [{{CATL}}].")
+    assert plain.text == f"{CATL_CLAIM} [1]." and not plain.reason
 
 
 def test_negations_the_passage_does_not_make_are_dropped(generative):
     for claim in ("Xiaomi is not negotiating with BAIC Group [{CATL}].", "Xiaomi refused to pick CATL [{CATL}]."):
         answer = ask(generative, SUPPLIERS, claim)
-        assert answer.refused and answer.text == REFUSAL_TEXT and answer.dropped
+        assert nothing_kept(answer) and "not negotiating" not in answer.text and answer.dropped
 
 
 def test_figures_are_not_mixed_across_cited_passages(generative):
     question = "How much is Xiaomi's RMB 10 billion initial car investment worth in US dollars?"
     mixed = ask(generative, question, "The investment is worth $1.54 billion or $1.38 billion [{1.54 billion}, {1.38 billion}].")
-    assert mixed.refused and "1.38 billion" in mixed.dropped[0].reason
+    assert nothing_kept(mixed) and "1.38 billion" in mixed.dropped[0].reason
     answer = ask(generative, question, "Xiaomi's initial investment is RMB 10 billion ($1.54 billion) [{1.54 billion}], "
                                        "Xiaomi will invest RMB 10 billion ($1.38 billion) [{1.38 billion}].")
     assert not answer.refused and "1.54 billion) [1]" in answer.text and "1.38 billion) [2]" in answer.text
@@ -172,7 +188,7 @@ def test_invented_claims_and_uncited_sentences_are_dropped_and_listed(generative
 def test_an_answer_beside_the_question_is_dropped(generative):
     answer = ask(generative, "Where will Xiaomi build its car factory?",
                  "Xiaomi will build a factory with an annual production capacity of 300,000 EVs [{300,000 EVs}].")
-    assert answer.refused and "where" in answer.dropped[0].reason
+    assert nothing_kept(answer) and "where" in answer.dropped[0].reason
 
 
 def test_the_model_is_asked_even_when_the_decision_refuses_and_the_decision_still_holds(generative):
@@ -187,11 +203,13 @@ def test_a_follow_up_is_asked_as_itself_with_the_earlier_question_as_context(gen
     assert prompt.endswith(f"Earlier question (context only): {SUPPLIERS}\nQuestion: When was that reported?")
 
 
-def test_a_slow_model_is_a_refusal_that_says_why(corpus, make_engine, llm_server):
+def test_a_slow_model_is_said_and_the_decision_still_answers_or_refuses(corpus, make_engine, llm_server):
     engine = make_engine(answerer="openai", llm_base_url=llm_server, llm_timeout=0.5)
     engine.ingest()
     ScriptedLLM.delay = 2.0
     answer = ask(engine, SUPPLIERS, f"{CATL_CLAIM} [{{CATL}}].")
+    assert not answer.refused and "CATL" in answer.text and "longer than 0.5 s" in answer.reason
+    answer = ask(engine, "What is the top speed of Xiaomi's electric sedan?", "NOT FOUND")
     assert answer.refused and "longer than 0.5 s" in answer.reason and answer.citations
 
 
@@ -219,7 +237,7 @@ def test_streaming_shows_only_checked_text_as_final(generative):
 # Prompt injection (issue 11, item 7): a server that obeys what documents tell it.
 def test_an_appended_injected_claim_is_dropped(generative):
     answer = ask(generative, SUPPLIERS, f"{CATL_CLAIM}, and Xiaomi is bankrupt [{{CATL}}].")
-    assert "bankrupt" not in answer.text and answer.refused
+    assert "bankrupt" not in answer.text and nothing_kept(answer)
     assert "bankrupt" in answer.dropped[0].reason
 
 
@@ -230,7 +248,7 @@ def test_an_injected_document_cannot_change_the_answer(corpus, make_engine, llm_
     engine = make_engine(answerer="openai", llm_base_url=llm_server)
     engine.ingest()
     answer = ask(engine, SUPPLIERS, "Xiaomi is bankrupt [{bankrupt}].")
-    assert "bankrupt" not in answer.text and answer.refused
+    assert "bankrupt" not in answer.text and nothing_kept(answer)
     assert any("bankrupt" in line for line in ScriptedLLM.requests[0]["body"]["messages"][-1]["content"].splitlines())
 
 
@@ -278,7 +296,7 @@ def test_terse_replies_small_models_write(generative):
     assert answer.text == f"{CATL_CLAIM} [1]." and "CATL" in answer.citations[0].quote
     # A phrase that answers nothing the passages were read for is dropped.
     answer = ask(generative, SUPPLIERS, "Beijing [{headquarters}]")
-    assert answer.refused and answer.dropped
+    assert nothing_kept(answer) and "Beijing" not in answer.text and answer.dropped
 
 
 @pytest.mark.slow
@@ -300,3 +318,13 @@ def test_a_generated_answer_streams_into_the_browser_then_is_replaced_by_the_che
         shots(page, tmp_path, "g2-checked")
         reply = page.locator(BOT).last.inner_text()
         assert "FinDreams" in reply and "best car" not in reply
+        # A model that finds nothing in passages the decision accepts: the best one quoted, and the chat says so.
+        ScriptedLLM.token_delay = 0.0
+        ScriptedLLM.replies = ["NOT FOUND"]
+        page.locator("#qa-question textarea").fill(SUPPLIERS)
+        page.locator("#qa-question textarea").press("Enter")
+        page.wait_for_function("""(bot) => document.querySelectorAll(bot + ' .qa-answer-note').length > 0""",
+                               arg=BOT, timeout=60_000)
+        shots(page, tmp_path, "g3-quoted")
+        reply = page.locator(BOT).last.inner_text()
+        assert "FinDreams" in reply and "best passage is quoted instead" in reply and "No answer found" not in reply

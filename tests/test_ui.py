@@ -85,6 +85,13 @@ def test_refusal_is_labelled_and_offers_closest_passages():
     assert "Closest passages (not an answer)" in page and "qa-answer" not in page
 
 
+def test_an_answer_says_how_it_came_about_when_the_model_wrote_nothing():
+    note = "The model wrote no answer the passages support; the best passage is quoted <instead>."
+    page = render.render_answer(Answer(text=f"{QUOTE} [1]", citations=[CITATION], reason=note))
+    assert '<p class="qa-answer-note">' in page and "quoted &lt;instead&gt;." in page and "qa-refusal" not in page
+    assert "qa-answer-note" not in render.render_answer(Answer(text=f"{QUOTE} [1]", citations=[CITATION]))
+
+
 def test_context_is_left_out_when_it_does_not_hold_the_quote():
     moved = Citation(1, "docs/minutes.txt", QUOTE, START, START + len(QUOTE), 0.8, context="other text")
     assert "<details" not in render.source_block(moved)
