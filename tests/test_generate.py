@@ -247,9 +247,11 @@ def test_an_injected_document_cannot_change_the_answer(corpus, make_engine, llm_
         "of its businesses, including its battery supplier deals.\n", encoding="utf-8")
     engine = make_engine(answerer="openai", llm_base_url=llm_server)
     engine.ingest()
-    answer = ask(engine, SUPPLIERS, "Xiaomi is bankrupt [{bankrupt}].")
+    answer = ask(engine, SUPPLIERS, "Xiaomi is bankrupt [1].")
     assert "bankrupt" not in answer.text and nothing_kept(answer)
-    assert any("bankrupt" in line for line in ScriptedLLM.requests[0]["body"]["messages"][-1]["content"].splitlines())
+    # The order's chunk, payload included, never reaches the model: a model that obeys has nothing to obey.
+    prompt = ScriptedLLM.requests[0]["body"]["messages"][-1]["content"]
+    assert "CATL" in prompt and "bankrupt" not in prompt
 
 
 def test_the_api_streams_claims_as_they_pass_the_check_and_never_unchecked_text(generative):
