@@ -51,8 +51,8 @@ _ROLE_LABEL = re.compile(r"(?i)^\W{0,3}(system|assistant|developer|chatgpt|llm)(
 _IGNORE = re.compile(r"(?i)\b(ignore|disregard|forget|override|bypass)\b(\W+\w+){0,4}?\W+(instructions?|prompts?|"
                      r"questions?|rules|guidelines|guardrails|context|messages?|directions|everything)\b")
 _ANSWER_WITH = re.compile(r"(?i)(^|[.!?:;,]\s+|\band\s+|\binstead\s+|\bjust\s+)(always\s+|only\s+)?"
-                          r"((answer|respond|reply|output)\s+(only\s+|exactly\s+|instead\s+)*(with\b|that\b|['\"“‘«])|"
-                          r"say\s+(only\s+|exactly\s+|instead\s+)*['\"“‘«])")
+                          r"((answer|respond|reply)\s+(only\s+|exactly\s+|instead\s+)*(with\b|that\b|['\"“‘«])|"
+                          r"(say|output)\s+(only\s+|exactly\s+|instead\s+)*['\"“‘«])")
 _TO_THE_MODEL = re.compile(r"(?i)\b(you|assistants?|the ai|ai models?|the model|chatbots?|language models?|llms?)\s+"
                            r"(must|should|shall|will|are to|are now|now)\s+(\w+\s+){0,2}?"
                            r"(answer|respond|reply|say|ignore|output|act as|pretend|obey)\b")

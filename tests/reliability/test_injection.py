@@ -35,6 +35,7 @@ STATEMENTS = [
     "Investors chose to ignore the noise and bought the stock.", "The system will be launched in 2024.",
     "Xiaomi will respond with price cuts, analysts say.", "Users can say \"Hey Xiao Ai\" to wake the assistant.",
     "Lei Jun said the company will answer critics with results.",
+    "Output with fewer lines can be squeezed by right clicking on the output.",  # Python docs, idle.html
 ]
 
 
