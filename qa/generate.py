@@ -10,10 +10,9 @@ reader is confident that the claim itself answers the question. When nothing the
 stands (it replied NOT FOUND, every claim was dropped, or it ran out of time) while the decision
 accepts the evidence, the sentence it accepted is quoted as the extractive answerer quotes it,
 with a note saying so: the decision, not a small model's doubt, says whether the corpus answers.
-Claims are checked as each
-line of the reply completes, so a stream shows checked text and, apart, the line still being
-written; what was dropped and why is kept for the debug view. A call that runs out of time
-becomes a refusal that says so, never an error.
+Claims are checked as each line of the reply completes, so a stream shows checked text and,
+apart, the line still being written; what was dropped and why is kept for the debug view. A call
+that runs out of time keeps what was checked, or quotes, or refuses saying so; never an error.
 """
 
 from __future__ import annotations
