@@ -8,7 +8,7 @@ question). Unlike the extractive answerer, the model is asked whatever the decis
 the best sentence; a claim then stands when the decision accepts the evidence, or when the
 reader is confident that the claim itself answers the question. When nothing the model wrote
 stands (it replied NOT FOUND, every claim was dropped, or it ran out of time) while the decision
-accepts the evidence, the sentence it accepted is quoted as the extractive answerer quotes it,
+accepts the evidence, the passages are quoted as the extractive answerer quotes them,
 with a note saying so: the decision, not a small model's doubt, says whether the corpus answers.
 Claims are checked as each line of the reply completes, so a stream shows checked text and,
 apart, the line still being written; what was dropped and why is kept for the debug view. A call
@@ -62,7 +62,8 @@ class _Check:
         if not supporting:  # held against each passage alone: figures are never borrowed across sources
             first = next(iter(reasons.values()), None)
             return self._drop(claim.text, first or "it cites no passage, and no passage says it", claim.cited)
-        reason = off_point(self.evidence.standalone, claim.text) or self._judge(claim.text, supporting[0])
+        # What is asked now is in the question's own words; a follow-up's standalone form leads with the earlier one.
+        reason = off_point(self.evidence.question, claim.text) or self._judge(claim.text, supporting[0])
         if reason:
             return self._drop(claim.text, reason, claim.cited)
         for n in supporting:
@@ -135,20 +136,21 @@ class GenerativeAnswerer:
                 yield Partial(check.text(), unchecked.strip())
         except GeneratorTimeout as error:  # what was checked stands; without it, the quotes or a refusal that says why
             log.warning("%s", error)
-            yield (self._quoted(evidence, check, f"{error} The best passage is quoted instead.")
+            yield (self._quoted(evidence, check, f"{error} The best passages are quoted instead.")
                    or check.draft(f"{error} The answer stops there." if check.kept else f"{error} No answer was given."))
             return
         for claim in parse_reply(reply, len(shown))[judged:]:
             check.add(claim)
-        yield self._quoted(evidence, check, "The model wrote no answer the passages support; the best passage is quoted instead.") \
+        yield self._quoted(evidence, check, "The model wrote no answer the passages support; the best passages are quoted instead.") \
             or check.draft()
 
     def _quoted(self, evidence: Evidence, check: _Check, note: str) -> Draft | None:
-        """The sentence the decision accepted, quoted, when the model wrote nothing that stands. Only that one:
-        the sentences an extractive answer adds were never judged by the decision, nor checked by the model."""
+        """The extractive answer, when the model wrote nothing that stands and the decision accepts the evidence.
+        Whole, as the default answerer gives it: a second source's figure or the follow-up's fact often sits in
+        the sentences after the best one (a chunk that gives orders never gets this far, qa/ranking.py)."""
         if check.kept or not evidence.accepted:
             return None
-        quoted = ExtractiveAnswerer(1).compose(evidence)
+        quoted = ExtractiveAnswerer(self.settings.max_answer_sentences).compose(evidence)
         return Draft(quoted.text, quoted.citations, check.dropped, note) if quoted.text else None
 
     def compose(self, evidence: Evidence) -> Draft:

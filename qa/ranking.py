@@ -37,7 +37,8 @@ _DATE = re.compile(
 )
 FIGURE_TOKEN = re.compile(r"(?i)[$€£¥]?\d+(?:[.,]\d+)*(?:\s*(?:billion|million|lakh|crore|k)\b)?")
 _PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
-_ASKS_DATE = re.compile(r"(?i)^\s*when\b|\bwhat (date|year|month|day)\b|\bhow long ago\b|\bby when\b")
+# "When…" opens the question or its clause ("According to that outlet, when will it launch?").
+_ASKS_DATE = re.compile(r"(?i)(^|[,;:]\s*)when\b|\bwhat (date|year|month|day)\b|\bhow long ago\b|\bby when\b")
 _ASKS_FIGURE = re.compile(
     r"(?i)\bhow (much|many|big|large)\b|\bwhat (price|percentage|share|amount|figure|number)\b|\bcost\b|\bcapacity\b"
 )

@@ -157,6 +157,17 @@ def test_when_the_model_writes_nothing_that_stands_but_the_decision_accepts_the_
     assert plain.text == f"{CATL_CLAIM} [1]." and not plain.reason
 
 
+def test_the_passages_are_quoted_whole_as_the_extractive_answerer_quotes_them(generative, make_engine):
+    """Other sources' figures and the sentences after the best one come too: the second of two
+    disagreeing dollar figures is often where the answer is complete."""
+    question = "How much is Xiaomi's RMB 10 billion initial car investment worth in US dollars?"
+    extractive = make_engine().ask(question)
+    assert len(extractive.citations) > 1
+    quoted = ask(generative, question, "NOT FOUND")
+    assert "quoted instead" in quoted.reason
+    assert (quoted.text, quoted.citations) == (extractive.text, extractive.citations)
+
+
 def test_negations_the_passage_does_not_make_are_dropped(generative):
     for claim in ("Xiaomi is not negotiating with BAIC Group [{CATL}].", "Xiaomi refused to pick CATL [{CATL}]."):
         answer = ask(generative, SUPPLIERS, claim)
@@ -201,6 +212,14 @@ def test_a_follow_up_is_asked_as_itself_with_the_earlier_question_as_context(gen
     ask(generative, "When was that reported?", "NOT FOUND", history=[SUPPLIERS])
     prompt = ScriptedLLM.requests[0]["body"]["messages"][-1]["content"]
     assert prompt.endswith(f"Earlier question (context only): {SUPPLIERS}\nQuestion: When was that reported?")
+
+
+def test_a_follow_ups_claim_must_give_what_the_follow_up_asks_for(generative):
+    """Its standalone form leads with the earlier question ("Which battery suppliers…? When was that
+    reported?"); the follow-up's own words say that a date is asked now."""
+    answer = ask(generative, "When was that reported?", f"{CATL_CLAIM} [{{CATL}}].", history=[SUPPLIERS])
+    assert answer.dropped and "date, amount or name" in answer.dropped[0].reason
+    assert CATL_CLAIM not in answer.text
 
 
 def test_a_slow_model_is_said_and_the_decision_still_answers_or_refuses(corpus, make_engine, llm_server):
@@ -329,4 +348,4 @@ def test_a_generated_answer_streams_into_the_browser_then_is_replaced_by_the_che
                                arg=BOT, timeout=60_000)
         shots(page, tmp_path, "g3-quoted")
         reply = page.locator(BOT).last.inner_text()
-        assert "FinDreams" in reply and "best passage is quoted instead" in reply and "No answer found" not in reply
+        assert "FinDreams" in reply and "best passages are quoted instead" in reply and "No answer found" not in reply

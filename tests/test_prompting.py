@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from qa.claims import clauses, unsupported_by
+from qa.claims import clauses, off_point, unsupported_by
 from qa.prompting import NOT_FOUND, choose_passages, complete_lines, earlier_part, messages, parse_reply
 from qa.ranking import Candidate, Evidence
 from qa.store import SentenceRecord
@@ -115,3 +115,13 @@ def test_passages_named_in_words_and_clauses_with_their_own_markers():
     assert [(c.text, c.cited, c.meta) for c in claims] == [("Xiaomi will build a base in Yizhuang.", (1, 2), False)]
     claims = parse_reply("It is worth $1.54 billion [1], or $1.38 billion [2].", 3)
     assert [(c.text, c.cited) for c in claims] == [("It is worth $1.54 billion", (1,)), ("or $1.38 billion.", (2,))]
+
+
+def test_a_claim_must_give_what_the_question_asks_for():
+    assert off_point("When will the car be launched?", "National Business Daily reported it.")
+    # "when" opening a clause asks for a date as much as "when" opening the question
+    assert off_point("According to that same outlet, when will the car be officially launched?", "National Business Daily.")
+    assert not off_point("According to that outlet, when will it launch?", "It will be launched in February next year.")
+    assert not off_point("What happened when Xiaomi announced it?", "Its shares rose.")  # not a date question
+    assert off_point("How many cars a year can the plant build?", "The plant is in Yizhuang.")
+    assert off_point("Where is the factory?", "It can build 300,000 cars a year.")
