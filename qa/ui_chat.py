@@ -92,14 +92,19 @@ class Chat:
     async def _wait_for_answer(self, stopped: threading.Event, *answer_args) -> AsyncIterator[Partial]:
         """Run `_answer` in a thread, yielding its latest progress, until it is done or the user pressed Stop; a
         stopped answer's thread is left to finish alone (its answer is dropped: the turn is stopped)."""
-        latest: list[Partial] = []
-        worker = threading.Thread(target=self._answer, args=(*answer_args, lambda p: latest.append(p)), daemon=True)
+        # One slot the thread overwrites: a partial holds all the text so far, so only the newest matters,
+        # and reading the slot once per poll cannot lose one written meanwhile (a list cleared after use could).
+        latest: list[Partial | None] = [None]
+        worker = threading.Thread(target=self._answer, args=(*answer_args, lambda p: latest.__setitem__(0, p)),
+                                  daemon=True)
         worker.start()
+        shown = None
         while worker.is_alive() and not stopped.is_set():
             await anyio.sleep(STOP_POLL)
-            if latest:
-                yield latest[-1]
-                latest.clear()
+            newest = latest[0]
+            if newest is not shown:
+                shown = newest
+                yield newest
 
     def _problem(self, question: str) -> str | None:
         """Why `question` is not asked: "" for an empty one (nothing to say), a note for a too long one."""

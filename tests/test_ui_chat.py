@@ -89,3 +89,25 @@ def test_opening_another_logins_chat_by_its_id_opens_your_own(chat):
     assert opened != alice_chat and messages == [] and title == "New chat"
     assert choices["choices"] == [("New chat", opened)]
     assert chat.history.turns("login:alice", alice_chat)[0].question == "Who met?"
+
+
+def test_progress_shows_only_the_newest_partial_and_each_once(chat, monkeypatch):
+    """A partial holds all the text so far: older ones written between two polls are skipped, none is shown twice."""
+    import threading
+    import time
+
+    from qa.answer import Partial
+    from qa.ui_chat import STOP_POLL
+
+    first, second, third = Partial("a", ""), Partial("a b", ""), Partial("a b c", "")
+
+    def answer(*args):
+        show = args[-1]
+        show(first)
+        show(second)
+        time.sleep(STOP_POLL * 4)
+        show(third)
+        time.sleep(STOP_POLL * 4)
+
+    monkeypatch.setattr(chat, "_answer", answer)
+    assert collect(chat._wait_for_answer(threading.Event(), "unused")) == [second, third]
