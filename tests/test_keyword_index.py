@@ -58,6 +58,32 @@ def test_a_source_filter_scores_only_those_files(tmp_path):
     assert index.search("Xiaomi", 5, sources=[]) == []
 
 
+def test_a_write_by_another_connection_or_this_one_is_scored_at_the_next_search(tmp_path):
+    """Chunk lengths are held in memory between searches; another process's ingest must still count."""
+    index = build(tmp_path)
+    assert index.search("Xiaomi", 5)
+    every = {chunk_id: text for chunks in CHUNKS.values() for chunk_id, text in chunks}
+    long_chunk = "Xiaomi Xiaomi said the harbour " + "word " * 40
+    KeywordIndex(tmp_path, "qa-test").replace_file("c.txt", "hash-c", [("c-0", long_chunk)])  # another process
+    hits = dict(index.search("Xiaomi", 5))
+    assert hits.keys() == {"a-1", "b-0", "c-0"}
+    for chunk_id, score in hits.items():
+        assert math.isclose(score, bm25({**every, "c-0": long_chunk}, "Xiaomi", chunk_id), rel_tol=1e-9)
+    index.remove_file("c.txt")
+    index.replace_file("d.txt", "hash-d", [("d-0", "Xiaomi harbour")])  # this connection, a reused rowid
+    hits = dict(index.search("Xiaomi", 5))
+    assert hits.keys() == {"a-1", "b-0", "d-0"}
+    assert math.isclose(hits["d-0"], bm25({**every, "d-0": "Xiaomi harbour"}, "Xiaomi", "d-0"), rel_tol=1e-9)
+
+
+def test_equal_scores_rank_the_chunk_written_first_first(tmp_path):
+    index = KeywordIndex(tmp_path, "qa-test")
+    index.replace_file("z.txt", "hash-z", [("z-0", "battery suppliers")])
+    index.replace_file("a.txt", "hash-a", [("a-0", "battery suppliers"), ("a-1", "no match here")])
+    assert [chunk_id for chunk_id, _ in index.search("battery", 5)] == ["z-0", "a-0"]
+    assert [chunk_id for chunk_id, _ in index.search("battery", 1)] == ["z-0"]
+
+
 def test_idf_matches_the_in_memory_statistics(tmp_path):
     from llama_index.core.schema import TextNode
 
