@@ -1,6 +1,7 @@
 """How qa scales with the number of chunks; prints numbers, asserts nothing.
 
     python benchmarks/scale.py [--data ../shared/data] [--sizes 1000,10000,30000] [--questions 30] [--docs]
+    python benchmarks/scale.py --kept FOLDER --sizes 100000 [--runs 3]   (new processes on a --keep run's index)
 
 For each size it builds a corpus of SQuAD-Shifts articles (nyt, new_wiki, amazon; one file per
 article, articles repeated under new names once they run out) with at least that many chunks;
@@ -135,6 +136,36 @@ def child(corpus: str, index: str, questions: list[str]) -> None:
                       "p95_ms": 1000 * times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]}))
 
 
+def new_process(corpus: Path, index: Path, questions: list[str], wanted: int) -> tuple[list[str], dict]:
+    """`child` in a fresh interpreter: the questions it asked and what it measured."""
+    questions = list(questions)
+    random.Random(1).shuffle(questions)
+    asked = questions[:wanted + 1]
+    done = subprocess.run([sys.executable, __file__, "--child", str(corpus), str(index), json.dumps(asked)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    return asked, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_kept(work: Path, pool, size: int, questions_wanted: int, runs: int) -> None:
+    """Only the new-process step, `runs` times, on a corpus and index an earlier `--keep` left in `work`."""
+    corpus, index = work / f"corpus-{size}", work / f"index-{size}"
+    if not index.is_dir():
+        raise SystemExit(f"{index} is missing: run with --keep first")
+    gold = ROOT / "eval" / "python_docs_gold.jsonl"
+    docs = any(path.name.startswith("pydocs_") for path in corpus.iterdir())
+    questions = [json.loads(line)["question"] for line in gold.read_text(encoding="utf-8").splitlines()
+                 if line.strip()] if docs else []
+    questions += [asked[0] for _, _, asked in pool if asked]
+    print(f"\n{size:,} chunks kept in {work}:")
+    for _ in range(runs):
+        asked, started = new_process(corpus, index, questions, questions_wanted)
+        print(f"  new process: RSS after first answer {started['rss_mb']:.0f} MB, cold start to first answer "
+              f"{started['cold_s']:.1f} s; warm p50 {started['p50_ms']:.0f} ms, p95 {started['p95_ms']:.0f} ms "
+              f"over {len(asked) - 1} questions")
+
+
 def measure(work: Path, pool, size: int, questions_wanted: int, docs: bool) -> None:
     from qa.chunking import to_llama_documents
     from qa.config import Settings
@@ -178,13 +209,7 @@ def measure(work: Path, pool, size: int, questions_wanted: int, docs: bool) -> N
         by_id = dict(zip(got["ids"], got["embeddings"]))
         all_vectors += [by_id[n.id_] for n in nodes[first:first + 5000]]
     plain_llama_index(plain_dir, nodes, all_vectors, engine.embedder)  # nodes carry their vectors: not embedded again
-    random.Random(1).shuffle(questions)
-    asked = questions[:questions_wanted + 1]
-    done = subprocess.run([sys.executable, __file__, "--child", str(corpus), str(index), json.dumps(asked)],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(done.stderr[-3000:])
-    started = json.loads(done.stdout.strip().splitlines()[-1])
+    asked, started = new_process(corpus, index, questions, questions_wanted)
     qa_mb, plain_mb = folder_bytes(index) / 1e6, folder_bytes(plain_dir) / 1e6
     print(f"\n{size:,} chunks wanted: {report.chunks_embedded:,} chunks in {len(report.added):,} files "
           f"({chunks:,} counted while building)")
@@ -208,12 +233,19 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=30, help="warm questions per size")
     parser.add_argument("--docs", action="store_true", help="start each corpus with all pages of the Python docs")
     parser.add_argument("--keep", action="store_true", help="keep the corpora and indexes (printed path)")
+    parser.add_argument("--kept", type=Path, metavar="FOLDER",
+                        help="measure only new processes on the corpora and indexes a --keep run printed")
+    parser.add_argument("--runs", type=int, default=3, help="new processes per size with --kept")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], json.loads(args.child[2]))
         return
     pool = articles(args.data)
+    if args.kept:
+        for size in (int(s) for s in args.sizes.split(",")):
+            measure_kept(args.kept, pool, size, args.questions, args.runs)
+        return
     work = Path(tempfile.mkdtemp(prefix="qa-scale-"))
     try:
         for size in (int(s) for s in args.sizes.split(",")):
