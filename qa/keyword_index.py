@@ -178,7 +178,7 @@ class KeywordIndex:
 
         Each word's postings are read with its index and scored in numpy against the chunk lengths
         held in memory: at 100k chunks a common word has ~20k postings, and summing them through an
-        SQL join took 11 ms of a question's 100 (p95: 70 ms); this takes a third of that.
+        SQL join took 11 ms a question (p95 34 ms); this takes 7 ms (p95 23 ms), same rankings.
         """
         weights = Counter(keywords(query))
         if not weights or (sources is not None and not sources):
