@@ -62,7 +62,6 @@ class KeywordIndex:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{name}.sqlite3"
         self._local = threading.local()
-        self._writes = 0
         with self._connection() as db:
             db.executescript(_SCHEMA)
         self._convert_float16_sentences()
@@ -141,7 +140,7 @@ class KeywordIndex:
                 for chunk_id, spans, scales, codes in rows}
 
     def _transaction(self):
-        return _Transaction(self._connection(), self)
+        return _Transaction(self._connection())
 
     @staticmethod
     def _delete(db: sqlite3.Connection, source: str) -> None:
@@ -199,9 +198,8 @@ class KeywordIndex:
                            list(weights)).fetchall()
         if not found:
             return []
-        lengths = self._chunk_lengths(db)
-        norms = K1 * (1 - B + B * lengths / max(length / chunks, 1e-9))
-        scores = np.zeros(len(lengths))
+        norms = self._length_norms(db, max(length / chunks, 1e-9))
+        scores = np.zeros(len(norms))
         for term_id, term, df in found:
             postings = np.array(db.execute("SELECT chunk, tf FROM postings WHERE term = ?", (term_id,)).fetchall(),
                                 dtype=np.int64).reshape(-1, 2)
@@ -219,18 +217,17 @@ class KeywordIndex:
                               [int(row) for row in best]).fetchall())
         return [(ids[int(row)], float(scores[row])) for row in best]
 
-    def _chunk_lengths(self, db: sqlite3.Connection) -> np.ndarray:
-        """Words per chunk by rowid (0: no such chunk), read again once the file changed.
-
-        `PRAGMA data_version` moves when another connection (thread or process) commits; this
-        connection's own writes are counted by `_writes`."""
-        version = (db.execute("PRAGMA data_version").fetchone()[0], self._writes)
-        cached = getattr(self._local, "lengths", None)
+    def _length_norms(self, db: sqlite3.Connection, average_length: float) -> np.ndarray:
+        """BM25's length normalisation per chunk by rowid, k1·(1 − b + b·length/average), read and computed
+        again once the file changed: `PRAGMA data_version` moves when another connection (thread or
+        process) commits, `total_changes` when this one writes. Both belong to this thread's connection."""
+        version = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
+        cached = getattr(self._local, "norms", None)
         if cached is None or cached[0] != version:
             rows = np.array(db.execute("SELECT rowid, length FROM chunks").fetchall(), dtype=np.int64).reshape(-1, 2)
             lengths = np.zeros(int(rows[:, 0].max(initial=0)) + 1)
             lengths[rows[:, 0]] = rows[:, 1]
-            cached = self._local.lengths = (version, lengths)
+            cached = self._local.norms = (version, K1 * (1 - B + B * lengths / average_length))
         return cached[1]
 
     def statistics(self) -> TermStatistics:
@@ -244,9 +241,8 @@ class KeywordIndex:
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the connection is in autocommit mode)."""
 
-    def __init__(self, db: sqlite3.Connection, index: KeywordIndex) -> None:
+    def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        self.index = index
 
     def __enter__(self) -> sqlite3.Connection:
         self.db.execute("BEGIN IMMEDIATE")
@@ -254,7 +250,6 @@ class _Transaction:
 
     def __exit__(self, kind, value, traceback) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-        self.index._writes += 1
 
 
 def quantized(vectors: np.ndarray) -> tuple[bytes, bytes]:
