@@ -70,8 +70,12 @@ def python_docs(folder: Path, chunker) -> tuple[int, list[str]]:
         target.write_bytes(page.read_bytes())
         document = parse_document(target.name, target.read_bytes())
         total += 0 if isinstance(document, SkippedFile) else len(chunker.chunk_spans(document.text))
+    return total, python_docs_questions()
+
+
+def python_docs_questions() -> list[str]:
     gold = (ROOT / "eval" / "python_docs_gold.jsonl").read_text(encoding="utf-8").splitlines()
-    return total, [json.loads(line)["question"] for line in gold if line.strip()]
+    return [json.loads(line)["question"] for line in gold if line.strip()]
 
 
 def build_corpus(folder: Path, pool: list[tuple[str, str, list[str]]], chunks: int,
@@ -153,10 +157,8 @@ def measure_kept(work: Path, pool, size: int, questions_wanted: int, runs: int) 
     corpus, index = work / f"corpus-{size}", work / f"index-{size}"
     if not index.is_dir():
         raise SystemExit(f"{index} is missing: run with --keep first")
-    gold = ROOT / "eval" / "python_docs_gold.jsonl"
     docs = any(path.name.startswith("pydocs_") for path in corpus.iterdir())
-    questions = [json.loads(line)["question"] for line in gold.read_text(encoding="utf-8").splitlines()
-                 if line.strip()] if docs else []
+    questions = python_docs_questions() if docs else []
     questions += [asked[0] for _, _, asked in pool if asked]
     print(f"\n{size:,} chunks kept in {work}:")
     for _ in range(runs):
