@@ -7,7 +7,7 @@ import pytest
 
 from qa.evaluation.squad import build_joint_dataset, split_articles
 from qa.training.calibrate import fit_logistic, joint_metrics, threshold_for
-from qa.training.data import SQUAD_FILES, _folded_span, build_pairs, load_split, squad_files
+from qa.training.data import SQUAD_FILES, _folded_span, build_groups, load_split, squad_files
 
 
 def paragraph(context, *qas):
@@ -47,7 +47,9 @@ def test_the_split_is_by_article_disjoint_complete_and_fixed():
 def test_pairs_hold_the_answer_in_positives_and_never_in_negatives(data_dir):
     sentences, questions, spans = load_split(data_dir, "train")
     assert len(questions) == 3 * len(SQUAD_FILES)
-    pairs = build_pairs(sentences, questions, spans, seed=1, show_progress=False)
+    groups = build_groups(sentences, questions, spans, seed=1, show_progress=False)
+    assert all(group[0].label == 1 and not any(p.label for p in group[1:]) for group in groups)
+    pairs = [pair for group in groups for pair in group]
     answers = {q.text: [a for a, _ in q.answers] for q in questions}
     positives = [p for p in pairs if p.label]
     assert len(positives) == len(questions)
@@ -109,3 +111,33 @@ def test_the_threshold_answers_at_most_the_target_share_of_unanswerable_question
     assert metrics["unanswerable_answered"] == pytest.approx(0.03)
     assert metrics["answerable_accuracy"] == pytest.approx(1 / 3)
     assert metrics["best_sentence_holds_answer"] == pytest.approx(2 / 3)
+
+
+def _group_scores(answer_logit, other_logit, other_span):
+    """One question's group: its answer sentence (answer in token 1) and one negative; 4 tokens each."""
+    import torch
+
+    from qa.training.data import Pair
+
+    group = [Pair("q", "Ferry carries 300.", "", 1, (0, 5)), Pair("q", "Tolls were dropped.", "", 0)]
+    offsets = np.full((2, 4, 2), -1)
+    offsets[:, 1], offsets[:, 2] = (0, 5), (6, 13)  # tokens 1 and 2 are in the sentence, 0 and 3 are not
+    start = torch.tensor([[0.0, 4.0, 0.0, 0.0], [0.0, other_span, other_span, 0.0]])
+    return [group], torch.tensor([answer_logit, other_logit]), start, start.clone(), offsets
+
+
+def test_the_listwise_loss_wants_the_answer_ranked_first_in_its_group():
+    from qa.training.finetune import group_losses
+
+    first = group_losses(*_group_scores(3.0, -3.0, 0.0))
+    second = group_losses(*_group_scores(-3.0, 3.0, 0.0))
+    assert float(first) < float(second)
+
+
+def test_span_scores_are_normalised_over_the_whole_group():
+    """A confident span in the wrong sentence costs, though the answer sentence's own scores are unchanged."""
+    from qa.training.finetune import group_losses
+
+    quiet = group_losses(*_group_scores(3.0, -3.0, -5.0))
+    confident_elsewhere = group_losses(*_group_scores(3.0, -3.0, 6.0))
+    assert float(confident_elsewhere) > float(quiet) + 1.0

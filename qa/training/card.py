@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.training.calibrate import CHOSEN, TARGET_UNANSWERED, Comparison
+from qa.training.finetune import LIST_LOSS_WEIGHT, SPAN_LOSS_WEIGHT
 
 
 def comparison_table(comparisons: list[Comparison]) -> str:
@@ -39,10 +40,11 @@ seeds gold set this decision refuses far more answerable questions (the README h
 ## Data
 - SQuAD-Shifts nyt, amazon reviews and new_wiki (CC BY 4.0), split by article with a fixed
   seed (qa/evaluation/squad.py `split_articles`): 80% train, 10% dev, 10% test.
-- Training pairs from the train articles ({manifest['train_questions']:,} questions):
-  {manifest['train_pairs']:,} pairs, {manifest['train_positives']:,} positive. Positive: the sentence
-  that holds an accepted answer whole; negatives: another sentence of the same paragraph and the
-  best BM25 match outside the paragraph. A sentence containing an accepted answer's text is
+- Training groups from the train articles ({manifest['train_questions']:,} questions):
+  {manifest['train_positives']:,} questions with their groups, {manifest['train_pairs']:,} pairs. Each group: the
+  sentence that holds an accepted answer whole, then its negatives: the sentence after it,
+  another sentence of the same paragraph, and the best BM25 matches outside the paragraph (one
+  in the same article, one in another). A sentence containing an accepted answer's text is
   never a negative.
 - Calibration: the dev articles' joint benchmark ({dev_questions:,} questions: half asked with their
   article in the corpus, half with it removed), run through the real engine, plus a same-topic
@@ -52,9 +54,11 @@ seeds gold set this decision refuses far more answerable questions (the README h
 - SQuAD v1.1 dev and SQuAD-Shifts reddit were not used for anything.
 
 ## Training
-One pass, {config['batch_size']} pairs a batch, AdamW at {config['learning_rate']} with
-{config['warmup_share']:.0%} warm-up and linear decay, seed {config['seed']}, max
-{config['max_length']} tokens; loss = binary cross-entropy + 0.5 x span cross-entropy.
+One pass, whole groups of at most {config['batch_size']} pairs a batch, AdamW at {config['learning_rate']}
+with {config['warmup_share']:.0%} warm-up and linear decay, seed {config['seed']}, max
+{config['max_length']} tokens. Loss = binary cross-entropy on each pair + {LIST_LOSS_WEIGHT:g} x the listwise
+cross-entropy of the answer against its group + {SPAN_LOSS_WEIGHT:g} x the answer span's start and end
+cross-entropy, normalised over the tokens of every sentence in the group (qa/training/finetune.py).
 Word and position embeddings frozen. {manifest['train_seconds'] / 60:.0f} minutes on two CPU cores.
 
 ## Results on the held-out test articles ({test_questions:,} questions, half unanswerable)

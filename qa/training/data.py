@@ -13,7 +13,6 @@ Sentences are cut by the engine's own splitter, so training sees what the engine
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,9 +109,13 @@ def _positive(question: Question, paragraph: list[Sentence], spans: list[tuple[i
     return None
 
 
-def build_pairs(sentences: list[Sentence], questions: list[Question], spans: dict[tuple[str, int], list[tuple[int, int]]],
-                seed: int, show_progress: bool = True) -> list[Pair]:
-    """Positive and hard-negative pairs for every question that has a whole-sentence answer, shuffled."""
+def build_groups(sentences: list[Sentence], questions: list[Question], spans: dict[tuple[str, int], list[tuple[int, int]]],
+                 seed: int, show_progress: bool = True) -> list[list[Pair]]:
+    """One group per question that has a whole-sentence answer: its positive first, then its hard negatives.
+
+    Groups are what the engine shows the reader (the answer among sentences of its own paragraph and
+    the best keyword matches elsewhere), so training can ask for the answer to rank first among them.
+    """
     import bm25s
     from tqdm import tqdm
 
@@ -131,43 +134,63 @@ def build_pairs(sentences: list[Sentence], questions: list[Question], spans: dic
                                   token_pattern=TOKEN_PATTERN, show_progress=False)
     hits, _ = index.retrieve(query_tokens, k=min(20, len(searchable)), show_progress=show_progress, n_threads=2)
 
-    pairs: list[Pair] = []
+    groups: list[list[Pair]] = []
     for number, question in enumerate(tqdm(questions, desc="Building pairs", unit="question", disable=not show_progress)):
         own = (question.article, question.paragraph)
         positive = _positive(question, by_paragraph[own], spans[own])
         if positive is None:  # the answer crosses a sentence boundary: no single sentence answers
             continue
-        pairs.append(positive)
+        group = [positive]
         same = [s for s in by_paragraph[own] if _usable(s) and s.text != positive.sentence
                 and not _contains_answer(s.text, question)]
         following = [s for s in same if s.context == positive.sentence]
         if following:
-            pairs.append(Pair(question.text, following[0].text, following[0].context, 0))
+            group.append(Pair(question.text, following[0].text, following[0].context, 0))
         others = [s for s in same if s not in following]
         if others:
             choice = rng.choice(others)
-            pairs.append(Pair(question.text, choice.text, choice.context, 0))
+            group.append(Pair(question.text, choice.text, choice.context, 0))
         wanted = {"same article": True, "other article": True}
         for hit in hits[number]:
             other = searchable[int(hit)]
             place = "same article" if other.article == question.article else "other article"
             if (wanted[place] and (other.article, other.paragraph) != own
                     and not _contains_answer(other.text, question)):
-                pairs.append(Pair(question.text, other.text, other.context, 0))
+                group.append(Pair(question.text, other.text, other.context, 0))
                 wanted[place] = False
                 if not any(wanted.values()):
                     break
-    rng.shuffle(pairs)
-    return pairs
+        groups.append(group)
+    rng.shuffle(groups)
+    return groups
 
 
-def batches(pairs: list[Pair], size: int, seed: int) -> Iterator[list[Pair]]:
-    """Batches of similar length (less padding, faster steps) in a seeded random order."""
+def first_pairs(groups: list[list[Pair]], limit: int) -> list[list[Pair]]:
+    """Whole groups, in order, up to `limit` pairs in all."""
+    kept, total = [], 0
+    for group in groups:
+        if total + len(group) > limit:
+            break
+        kept.append(group)
+        total += len(group)
+    return kept
+
+
+def batches(groups: list[list[Pair]], size: int, seed: int) -> list[list[list[Pair]]]:
+    """Whole groups packed into batches of at most `size` pairs, of similar length (less padding), in a seeded order."""
     rng = random.Random(seed)
-    window = size * 50
-    chunks = []
-    for first in range(0, len(pairs), window):
-        ordered = sorted(pairs[first:first + window], key=lambda p: len(p.question) + len(p.sentence) + len(p.context))
-        chunks.extend(ordered[i:i + size] for i in range(0, len(ordered), size))
-    rng.shuffle(chunks)
-    yield from chunks
+    window = size * 10
+    packed: list[list[list[Pair]]] = []
+    for first in range(0, len(groups), window):
+        ordered = sorted(groups[first:first + window],
+                         key=lambda g: sum(len(p.question) + len(p.sentence) + len(p.context) for p in g) / len(g))
+        batch: list[list[Pair]] = []
+        for group in ordered:
+            if batch and sum(map(len, batch)) + len(group) > size:
+                packed.append(batch)
+                batch = []
+            batch.append(group)
+        if batch:
+            packed.append(batch)
+    rng.shuffle(packed)
+    return packed
