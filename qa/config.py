@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     reader_dir: Path | None = Field(
         None, description="Folder of a reader model made by `make train`; unset: the one shipped with qa."
     )
-    reader_candidates: int = Field(12, ge=1, description="Sentences the reader reads per question.")
+    reader_candidates: int = Field(8, ge=1, description="Sentences the reader reads per question (the best by the "
+                                   "pre-reader score).")
     decision: Literal["hand-fitted", "learned"] = Field(
         "hand-fitted", description="How qa decides to answer or refuse: the hand-fitted rule, or the decision "
                                    "learned with the reader (better on held-out SQuAD-Shifts articles, worse on seeds/; README)."
