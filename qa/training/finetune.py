@@ -4,7 +4,7 @@ One pass over the train articles' questions, each with its group of candidate se
 answer first, then hard negatives; qa/training/data.py). Three losses:
 - binary cross-entropy on "answers or not", pair by pair, so the logit stays a calibrated score;
 - listwise: the answer's logit against the rest of its group (softmax), because the engine keeps
-  the best of a dozen candidates and a pointwise loss alone did not rank it first;
+  the best of the few sentences it reads and a pointwise loss alone did not rank it first;
 - the answer's first and last token, normalised over the tokens of every sentence in the group
   (shared normalisation, Clark & Gardner 2018), so span scores compare across sentences and a
   confident span in the wrong sentence is penalised.
