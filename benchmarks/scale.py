@@ -1,7 +1,7 @@
 """How qa scales with the number of chunks; prints numbers, asserts nothing.
 
     python benchmarks/scale.py [--data ../shared/data] [--sizes 1000,10000,30000] [--questions 30] [--docs]
-    python benchmarks/scale.py --kept FOLDER --sizes 100000 [--runs 3]   (new processes on a --keep run's index)
+    python benchmarks/scale.py --kept FOLDER --sizes 100000 [--runs 3] [--cold-disk]   (new processes on a --keep run's index)
 
 For each size it builds a corpus of SQuAD-Shifts articles (nyt, new_wiki, amazon; one file per
 article, articles repeated under new names once they run out) with at least that many chunks;
@@ -14,7 +14,9 @@ python3.11-doc), and `--sizes 0 --docs` measures those pages alone. Then it prin
   just before and just after the ingest: the mean is the reference);
 - re-ingest with nothing changed;
 - a new process: RSS after its first answer, cold start to that answer, then warm p50/p95
-  over questions of the corpus's articles.
+  over questions of the corpus's articles. With --cold-disk, the index's and the models' files are
+  dropped from the page cache before each start (posix_fadvise, no root needed), so it reads them
+  from disk as after a reboot; Python's own libraries stay cached.
 """
 
 from __future__ import annotations
@@ -152,7 +154,20 @@ def new_process(corpus: Path, index: Path, questions: list[str], wanted: int) ->
     return asked, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_kept(work: Path, pool, size: int, questions_wanted: int, runs: int) -> None:
+def evict_from_page_cache(folders: list[Path]) -> int:
+    """Drop the files' pages from the page cache, so the next reader gets them from disk; bytes dropped."""
+    dropped = 0
+    for path in (path for folder in folders for path in folder.rglob("*") if path.is_file()):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+            dropped += path.stat().st_size
+        finally:
+            os.close(descriptor)
+    return dropped
+
+
+def measure_kept(work: Path, pool, size: int, questions_wanted: int, runs: int, cold_disk: bool = False) -> None:
     """Only the new-process step, `runs` times, on a corpus and index an earlier `--keep` left in `work`."""
     corpus, index = work / f"corpus-{size}", work / f"index-{size}"
     if not index.is_dir():
@@ -162,6 +177,12 @@ def measure_kept(work: Path, pool, size: int, questions_wanted: int, runs: int) 
     questions += [asked[0] for _, _, asked in pool if asked]
     print(f"\n{size:,} chunks kept in {work}:")
     for _ in range(runs):
+        if cold_disk:
+            from qa.embedding import model_folder
+            from qa.reader import default_model_dir
+
+            dropped = evict_from_page_cache([index, Path(model_folder()), default_model_dir()])
+            print(f"  {dropped / 1e6:,.0f} MB of index and model files dropped from the page cache")
         asked, started = new_process(corpus, index, questions, questions_wanted)
         print(f"  new process: RSS after first answer {started['rss_mb']:.0f} MB, cold start to first answer "
               f"{started['cold_s']:.1f} s; warm p50 {started['p50_ms']:.0f} ms, p95 {started['p95_ms']:.0f} ms "
@@ -238,6 +259,8 @@ def main() -> None:
     parser.add_argument("--kept", type=Path, metavar="FOLDER",
                         help="measure only new processes on the corpora and indexes a --keep run printed")
     parser.add_argument("--runs", type=int, default=3, help="new processes per size with --kept")
+    parser.add_argument("--cold-disk", action="store_true",
+                        help="with --kept: drop the index and model files from the page cache before each start")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -246,7 +269,7 @@ def main() -> None:
     pool = articles(args.data)
     if args.kept:
         for size in (int(s) for s in args.sizes.split(",")):
-            measure_kept(args.kept, pool, size, args.questions, args.runs)
+            measure_kept(args.kept, pool, size, args.questions, args.runs, args.cold_disk)
         return
     work = Path(tempfile.mkdtemp(prefix="qa-scale-"))
     try:

@@ -22,7 +22,7 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 
 from qa.config import Settings
-from qa.integrity import check_index
+from qa.integrity import check_index, remember_checked
 from qa.schema import StoreUnavailable
 from qa.store_records import location
 
@@ -48,15 +48,17 @@ class Clients:
                                            settings=chroma_settings), -1
             except Exception as error:  # chromadb raises bare ValueError/ConnectionError variants
                 raise StoreUnavailable(f"cannot open {location(settings)}: {error}") from error
-        check_index(settings.index_dir)  # IndexCorrupt, never an abort inside chromadb
+        check_index(settings.index_dir, trust_unchanged=True)  # IndexCorrupt, never an abort inside chromadb
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         slot = _take_slot()
         try:
             path = str(settings.index_dir.resolve()) + "/." * slot
-            return chromadb.PersistentClient(path=path, settings=chroma_settings), slot
+            client = chromadb.PersistentClient(path=path, settings=chroma_settings)
         except Exception as error:
             _free_slot(slot)
             raise StoreUnavailable(f"cannot open {location(settings)}: {error}") from error
+        remember_checked(settings.index_dir)
+        return client, slot
 
     def reconnect(self) -> None:
         """A fresh client for the index as other processes left it."""
