@@ -50,9 +50,9 @@ def check_index(folder: Path, retry_after: float = 1.0, graphs: bool = True, tru
     half-way through saving the graph. `graphs=False` checks the sqlite file alone: a running
     process's chromadb saves its graphs when it chooses, so between saves they lag the sqlite.
     `trust_unchanged` skips SQLite's quick_check when the file is as `remember_checked` saw it."""
+    folder = Path(folder)
     for attempt in range(2):
         try:
-            folder = Path(folder)
             return _check(folder, graphs, quick_check=attempt > 0 or not (trust_unchanged and _unchanged(folder)))
         except Exception as error:  # Damage, or files so odd that reading them failed some other way
             if attempt or retry_after <= 0:
