@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from qa.decision import Decision
     from qa.reader import Reader
 
-# Sentences the reader sees per question. On the held-out test articles the 9th-12th by the pre-reader score
-# almost never win (51.2% answered right reading 12, 51.0% reading 8): reading 8 takes 41 ms instead of 75 (p50).
-READER_CANDIDATES = 8
 MIN_WORDS = 4
 ADJACENT = 8  # characters between two sentences that still count as one following the other
 
@@ -198,7 +195,7 @@ def _previous_sentences(sentences: Sequence[SentenceRecord]) -> dict[tuple[str, 
 class SentenceRanker:
     """Reads the best few candidates with the reader and orders them by the decision model's probability."""
 
-    def __init__(self, reader: Reader, decision: Decision, reader_candidates: int = READER_CANDIDATES) -> None:
+    def __init__(self, reader: Reader, decision: Decision, reader_candidates: int) -> None:
         self.reader = reader
         self.decision = decision
         self.reader_candidates = reader_candidates
