@@ -58,6 +58,10 @@ class IngestReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     chunks_embedded: int = 0
 
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged",
                  f"{len(self.removed)} removed", f"{len(self.skipped)} skipped",
@@ -146,7 +150,10 @@ class Ingestor:
             run = _Run(self, writer, self.keywords(writer.build), show_progress, progress)
             for entry in skipped:
                 run.skip(entry)
-            return run.run(folder, paths)
+            report = run.run(folder, paths)
+            if report.changed:
+                self.store.check_written()
+            return report
 
     def remove(self, source: str) -> None:
         """Drop one source from the index (its file stays where it is)."""
@@ -217,8 +224,10 @@ class _Run:
             self.writer.remove_file(source)
             self.keywords.remove_file(source)
             self.report.removed.append(source)
-        _kill_point("commit")
-        self.writer.commit(swapped=lambda: _kill_point("swapped"))
+        # Publishing an unchanged index would send every other process to reload it for nothing.
+        if self.report.changed or self.writer.rebuild:
+            _kill_point("commit")
+            self.writer.commit(swapped=lambda: _kill_point("swapped"))
         self.bar.close()
         log.info("ingested %s: %s", folder, self.report.summary())
         return self.report

@@ -13,11 +13,13 @@ aside and builds afresh.
 quick_check reads the whole sqlite file: at 100k chunks that is 490 MB and 3 s of a 12 s start
 from a cold disk. A client that opened after a passing check records the file's identity (inode,
 size, change times: any write, copy or restore changes one); the next start skips quick_check
-while the file still has that identity, and checks everything else as always.
+while the file still has that identity, and checks everything else as always. An ingest that wrote
+runs quick_check itself when it is done and records the same, so the start after it is spared too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -91,9 +93,33 @@ def remember_checked(folder: Path) -> None:
     """After check_index passed and a client opened (chromadb writes the sqlite when it opens): record the
     file's identity, so the next start may skip quick_check. Best effort: a read-only folder is checked each time."""
     folder = Path(folder)
+    _remember(folder, _identity(folder))
+
+
+def check_written(folder: Path) -> None:
+    """After this process's ingest wrote the index: quick_check the sqlite now and remember it, so the ingest
+    pays for reading the whole file and the next start does not. Best effort: a failed or busy check, or
+    another process writing meanwhile, leaves no record, and the next start checks in full."""
+    folder = Path(folder)
+    before = _identity(folder)
+    database = folder / SQLITE_FILE
+    try:
+        _check_sqlite_header(database)
+        with contextlib.closing(_open_read_only(database)) as connection:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+    except (OSError, sqlite3.Error, Damage) as error:
+        log.warning("index not checked after writing (the next start will check it): %s", error)
+        return
+    if verdict != "ok":
+        log.warning("%s fails SQLite's check after writing: %s", database, verdict[:200])
+    elif _identity(folder) == before:
+        _remember(folder, before)
+
+
+def _remember(folder: Path, identity: list[list[int] | None]) -> None:
     temporary = folder / f".{CHECKED_FILE}.{os.getpid()}"
     try:
-        temporary.write_text(json.dumps(_identity(folder)), encoding="utf-8")
+        temporary.write_text(json.dumps(identity), encoding="utf-8")
         os.replace(temporary, folder / CHECKED_FILE)
     except OSError as error:
         log.debug("index check not remembered: %s", error)
@@ -120,10 +146,9 @@ def read_segments(database: Path, quick_check: bool = True) -> list[VectorSegmen
     """The local HNSW segments the sqlite file knows, after checking the file itself."""
     _check_sqlite_header(database)
     try:
-        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        connection = _open_read_only(database)
     except sqlite3.Error as error:
         raise Damage(f"{SQLITE_FILE} cannot be opened: {error}") from None
-    connection.text_factory = lambda raw: raw.decode("utf-8", "replace")  # damage reports quote garbled bytes
     try:
         return _read_segments(connection, quick_check)
     except sqlite3.DatabaseError as error:
@@ -135,6 +160,12 @@ def read_segments(database: Path, quick_check: bool = True) -> list[VectorSegmen
         raise Damage(f"{SQLITE_FILE} fails SQLite's check") from None
     finally:
         connection.close()
+
+
+def _open_read_only(database: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    connection.text_factory = lambda raw: raw.decode("utf-8", "replace")  # damage reports quote garbled bytes
+    return connection
 
 
 def _transient(error: sqlite3.Error) -> bool:

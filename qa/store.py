@@ -27,7 +27,7 @@ from chromadb.errors import NotFoundError
 from llama_index.core.schema import TextNode
 
 from qa.config import Settings
-from qa.integrity import check_index, repair
+from qa.integrity import check_index, check_written, repair
 from qa.schema import IndexMismatch, StoreUnavailable
 from qa.store_clients import Clients
 from qa.store_records import (  # noqa: F401 (re-exported: the store's public values)
@@ -184,6 +184,11 @@ class ChromaStore:
             raise
         except Exception as error:
             raise self.failure(error) from error
+
+    def check_written(self) -> None:
+        """After an ingest wrote a local index: check its sqlite now, so that the next start need not."""
+        if not self.settings.chroma_host:
+            check_written(self.settings.index_dir)
 
     def close(self) -> None:
         """Let go of the Chroma clients, whose cached state belongs to the folder as it was."""

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from qa import integrity
 from qa.embedding import MODEL_ID
 from qa.schema import EmptyIndex, IndexMismatch, QAError
 from qa.store import ChromaStore, index_signature
@@ -23,6 +24,30 @@ def test_first_ingest_indexes_every_file_and_a_second_embeds_nothing(corpus: Pat
     again = engine.ingest()
     assert again.chunks_embedded == 0 and len(again.unchanged) == 5 and not again.added
     assert set(engine.indexed_files()) == {f"seeds/{p.name}" for p in corpus.iterdir()}
+
+
+def test_an_ingest_that_wrote_checks_the_sqlite_so_the_next_start_need_not(corpus: Path, make_engine):
+    """quick_check reads the whole sqlite (3 s at 100k chunks): the ingest that changed it pays, not the
+    start after it. An ingest that changed nothing publishes nothing: no other process reloads for it, and
+    the sqlite stays as it was checked."""
+    engine = make_engine()
+    engine.ingest()
+    folder = engine.settings.index_dir
+    assert integrity._unchanged(folder)
+    generation = engine.store.generation
+    engine.store.close()  # chromadb saves its graphs on letting go, and leaves the sqlite alone
+    assert integrity._unchanged(folder)
+
+    engine = make_engine()
+    assert not engine.ingest().changed
+    engine.store.close()
+    assert integrity._unchanged(folder)
+    assert make_engine().store.generation == generation
+
+    (corpus / "new.md").write_text("# Tesla\n\nTesla opened a gigafactory in Shanghai in 2019.\n")
+    engine = make_engine()
+    assert engine.ingest().added == ["seeds/new.md"]
+    assert integrity._unchanged(folder) and engine.store.generation == generation + 1
 
 
 def test_added_changed_and_deleted_files(corpus: Path, make_engine):

@@ -21,6 +21,7 @@ from qa.integrity import (
     SQLITE_FILE,
     IndexWatch,
     check_index,
+    check_written,
     read_segments,
     remember_checked,
     repair,
@@ -294,6 +295,29 @@ def test_quick_check_is_skipped_only_while_the_sqlite_is_as_a_passing_check_left
     (tmp_path / SEGMENT / "length.bin").unlink()
     with pytest.raises(IndexCorrupt, match=r"length\.bin"):
         check_index(tmp_path, retry_after=0, trust_unchanged=True)
+
+
+def test_an_ingest_remembers_the_sqlite_only_when_its_own_check_passed_on_the_file_as_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    path = write_sqlite(tmp_path, write_segment(tmp_path / SEGMENT))
+    check_written(tmp_path)
+    assert integrity._unchanged(tmp_path)
+
+    size = path.stat().st_size
+    patch(path, size // 2, np.random.default_rng(1).integers(0, 256, size // 4, dtype=np.uint8).tobytes())
+    check_written(tmp_path)
+    assert not integrity._unchanged(tmp_path) and "after writing" in caplog.text
+    with pytest.raises(IndexCorrupt, match="chroma.sqlite3"):
+        check_index(tmp_path, retry_after=0, trust_unchanged=True)
+
+    # Another process wrote while the check read: what was checked is not what is there.
+    path.unlink()
+    write_sqlite(tmp_path, write_segment(tmp_path / SEGMENT))
+    identities = iter([[[1, 2, 3, 4, 5], None, None], integrity._identity(tmp_path)])
+    monkeypatch.setattr(integrity, "_identity", lambda folder: next(identities))
+    check_written(tmp_path)
+    monkeypatch.undo()
+    assert not integrity._unchanged(tmp_path)
 
 
 def test_a_store_remembers_its_checked_sqlite_so_the_next_start_skips_quick_check(tmp_path: Path) -> None:
