@@ -48,7 +48,7 @@ eval: $(STAMP)
 	$(VENV)/bin/qa eval --min-accuracy $(EVAL_FLOOR) --joint --joint-sample $(JOINT_SAMPLE) --data $(DATA) \
 	  --max-unanswerable-answered $(EVAL_MAX_UNANSWERABLE_ANSWERED)
 
-# Rebuilds qa/models/reader from the data with fixed seeds (about an hour on two cores).
+# Rebuilds qa/models/reader from the data with fixed seeds (about 70 minutes on two cores).
 train: $(STAMP)
 	$(PYTHON) -m qa.training --data $(DATA)
 

@@ -1,7 +1,7 @@
 """`python -m qa.training` (`make train`): fine-tune the reader, calibrate the decision, write the model card.
 
-Everything is seeded; on two CPU cores the whole run takes about an hour (fine-tuning
-~48 minutes, the dev and test benchmarks ~10). The result replaces qa/models/reader/ (or --out).
+Everything is seeded; on two CPU cores the whole run takes about 70 minutes (fine-tuning
+~60 minutes, the dev and test benchmarks ~7). The result replaces qa/models/reader/ (or --out).
 """
 
 from __future__ import annotations
