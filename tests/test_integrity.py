@@ -310,10 +310,10 @@ def test_an_ingest_remembers_the_sqlite_only_when_its_own_check_passed_on_the_fi
     with pytest.raises(IndexCorrupt, match="chroma.sqlite3"):
         check_index(tmp_path, retry_after=0, trust_unchanged=True)
 
-    # Another process wrote while the check read: what was checked is not what is there.
+    # Another process wrote while the check read (the file's identity moved): what was checked is not what is there.
     path.unlink()
     write_sqlite(tmp_path, write_segment(tmp_path / SEGMENT))
-    identities = iter([[[1, 2, 3, 4, 5], None, None], integrity._identity(tmp_path)])
+    identities = iter([integrity._identity(tmp_path), [[1, 2, 3, 4, 5], None, None]])
     monkeypatch.setattr(integrity, "_identity", lambda folder: next(identities))
     check_written(tmp_path)
     monkeypatch.undo()
