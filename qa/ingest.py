@@ -150,10 +150,7 @@ class Ingestor:
             run = _Run(self, writer, self.keywords(writer.build), show_progress, progress)
             for entry in skipped:
                 run.skip(entry)
-            report = run.run(folder, paths)
-            if report.changed:
-                self.store.check_written()
-            return report
+            return run.run(folder, paths)
 
     def remove(self, source: str) -> None:
         """Drop one source from the index (its file stays where it is)."""
@@ -228,6 +225,7 @@ class _Run:
         if self.report.changed or self.writer.rebuild:
             _kill_point("commit")
             self.writer.commit(swapped=lambda: _kill_point("swapped"))
+            self.ingestor.store.check_written()
         self.bar.close()
         log.info("ingested %s: %s", folder, self.report.summary())
         return self.report

@@ -106,13 +106,11 @@ def check_written(folder: Path) -> None:
     try:
         _check_sqlite_header(database)
         with contextlib.closing(_open_read_only(database)) as connection:
-            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+            _quick_check(connection)
     except (OSError, sqlite3.Error, Damage) as error:
         log.warning("index not checked after writing (the next start will check it): %s", error)
         return
-    if verdict != "ok":
-        log.warning("%s fails SQLite's check after writing: %s", database, verdict[:200])
-    elif _identity(folder) == before:
+    if _identity(folder) == before:
         _remember(folder, before)
 
 
@@ -187,11 +185,15 @@ def _check_sqlite_header(database: Path) -> None:
         raise Damage(f"{SQLITE_FILE} is truncated ({size} of {pages * page_size} bytes)")
 
 
+def _quick_check(connection: sqlite3.Connection) -> None:
+    (verdict,), *more = connection.execute("PRAGMA quick_check").fetchall()
+    if verdict != "ok":
+        raise Damage(f"{SQLITE_FILE} fails SQLite's check: {verdict[:200]}{' ...' if more else ''}")
+
+
 def _read_segments(connection: sqlite3.Connection, quick_check: bool = True) -> list[VectorSegment]:
     if quick_check:
-        (verdict,), *more = connection.execute("PRAGMA quick_check").fetchall()
-        if verdict != "ok":
-            raise Damage(f"{SQLITE_FILE} fails SQLite's check: {verdict[:200]}{' ...' if more else ''}")
+        _quick_check(connection)
     tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables:
         return []  # created, never written: chromadb sets it up
