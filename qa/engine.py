@@ -163,7 +163,10 @@ class Engine:
         query_vector = np.asarray(self.embedder.get_query_embedding(standalone), dtype=np.float32)
         hits = self.retriever.restricted_to(sources).retrieve(QueryBundle(standalone, embedding=query_vector.tolist()))
         sentences = self.retriever.sentences_of(hits)
-        return self.ranker.rank(question, standalone, query_vector, hits, sentences, self.retriever.term_statistics)
+        # A follow-up's standalone form leads with the earlier question; its own words say what is asked now.
+        own = [] if standalone == question else [self.embedder.get_query_embedding(question)]
+        question_vectors = np.asarray([query_vector, *own], dtype=np.float32)
+        return self.ranker.rank(question, standalone, question_vectors, hits, sentences, self.retriever.term_statistics)
 
     def ask(self, question: str, history: Sequence[str] = (), sources: Collection[str] | None = None) -> Answer:
         """Answer `question`; `history` is the user's earlier questions in this conversation."""

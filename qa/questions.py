@@ -12,8 +12,9 @@ _ANAPHORA = re.compile(
     r"(?i)\b(it|its|it's|that|this|those|these|they|them|their|theirs|he|him|his|she|her|there|then|"
     r"the same|the company|the firm|the report|the car|the plant|the factory|the deal)\b"
 )
-# A capitalised word after the first: the question names its own subject ("Xiaomi", "Lei Jun").
-_OWN_NAME = re.compile(r"(?<!^)(?<![.!?] )\b(?!I\b)[A-Z][\w'’-]*")
+# A capitalised word after the first: the question names its own subject ("Xiaomi", "Lei Jun"). Literal
+# values written capitalised ("set it to None", "if it returns True") are values, not subjects.
+_OWN_NAME = re.compile(r"(?<!^)(?<![.!?] )\b(?!(?:I|None|True|False|Null|NaN)\b)[A-Z][\w'’-]*")
 LATIN_SHARE = 0.5  # below this share of Latin letters, the question is in a script the models cannot read
 _CONTINUATION = re.compile(r"(?i)^\s*(and|but|also|so|or|what about|how about|why|why not|really|and then)\b")
 _QUESTION_WORDS = {"what", "when", "where", "who", "whom", "whose", "which", "why", "how", "did", "does", "do",

@@ -35,9 +35,14 @@ _DATE = re.compile(
     r"\b(first|second) half\b|\bmid-\w+|\bearlier this\b|\bquarter\b|\bQ[1-4]\b"
 )
 FIGURE_TOKEN = re.compile(r"(?i)[$€£¥]?\d+(?:[.,]\d+)*(?:\s*(?:billion|million|lakh|crore|k)\b)?")
+# Counts written as words answer "how many" too ("evaluated only once", "dozens of cars"); "one" is left
+# out because it is mostly a pronoun ("one of the…").
+_AMOUNT = re.compile(rf"{FIGURE_TOKEN.pattern}|\b(once|twice|thrice|never|dozens?|hundreds|thousands|millions|"
+                     r"billions|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
 _PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 # "When…" opens the question or its clause ("According to that outlet, when will it launch?").
 _ASKS_DATE = re.compile(r"(?i)(^|[,;:]\s*)when\b|\bwhat (date|year|month|day)\b|\bhow long ago\b|\bby when\b")
+_ASKS_COUNT = re.compile(r"(?i)\bhow many\b")
 _ASKS_FIGURE = re.compile(
     r"(?i)\bhow (much|many|big|large)\b|\bwhat (price|percentage|share|amount|figure|number)\b|\bcost\b|\bcapacity\b"
 )
@@ -77,7 +82,7 @@ def kind_match(question: str, sentence: str) -> float:
     Only what the question does not already say counts: "How much would it pay for the
     No. 2 plant?" is not answered by a sentence whose one figure is the 2 of "No. 2".
     """
-    for asks, holds in ((_ASKS_DATE, _DATE), (_ASKS_FIGURE, FIGURE_TOKEN)):
+    for asks, holds in ((_ASKS_DATE, _DATE), (_ASKS_COUNT, _AMOUNT), (_ASKS_FIGURE, FIGURE_TOKEN)):
         if asks.search(question):
             found = {m.group(0).lower() for m in holds.finditer(sentence)}
             given = {m.group(0).lower() for m in holds.finditer(question)}
@@ -109,7 +114,7 @@ class Candidate:
     context_start: int
     published: str
     previous: str  # the sentence before it, which the reader sees too
-    dense: float  # cosine of question and sentence vectors
+    dense: float  # cosine of the question's and the sentence's vectors (the better of a follow-up's two forms)
     coverage: float  # share of the question's weighted words it contains
     kind: float  # kind_match
     terms: frozenset[str] = frozenset()  # its keywords, for the redundancy check
@@ -142,10 +147,17 @@ class Evidence:
         return self.candidates[0] if self.candidates else None
 
 
-def candidates_of(question: str, standalone: str, query_vector: np.ndarray, passages: list[NodeWithScore],
+def candidates_of(question: str, standalone: str, question_vectors: np.ndarray, passages: list[NodeWithScore],
                   sentences: Sequence[SentenceRecord], statistics: TermStatistics) -> list[Candidate]:
-    """Every quotable sentence of the passages once, with its features, best prefilter score first."""
+    """Every quotable sentence of the passages once, with its features, best prefilter score first.
+
+    `question_vectors` holds one row per form of the question: the standalone one, and a follow-up's own
+    words. A sentence's `dense` is its best cosine with them: "How many times is that default value
+    evaluated?" is close to "The default value is evaluated only once." on its own, while a bare "When was
+    that reported?" is close to nothing and leaves the standalone form to speak.
+    """
     # A follow-up's own words say what is asked now; the earlier question only sets the subject.
+    question_vectors = np.atleast_2d(question_vectors)
     coverage = [Coverage(keywords(question), statistics), Coverage(keywords(standalone), statistics)]
     chunks = {hit.node.node_id: hit.node for hit in passages}
     ranks = {hit.node.node_id: rank for rank, hit in enumerate(passages)}
@@ -161,7 +173,7 @@ def candidates_of(question: str, standalone: str, query_vector: np.ndarray, pass
         found = Candidate(
             record=record, context=chunk.get_content(), context_start=chunk.start_char_idx or 0,
             published=chunk.metadata.get("published", ""), previous=previous.get(key, ""),
-            dense=float(np.dot(query_vector, record.vector)),
+            dense=float(np.max(question_vectors @ record.vector)),
             coverage=sum(part.of(present) for part in coverage) / len(coverage),
             kind=kind_match(question, record.text), terms=present, chunk_rank=ranks[record.chunk_id],
             keyword_hit="keyword_score" in chunk.metadata, pages=chunk.metadata.get("pages", ""),
@@ -200,9 +212,9 @@ class SentenceRanker:
         self.decision = decision
         self.reader_candidates = reader_candidates
 
-    def rank(self, question: str, standalone: str, query_vector: np.ndarray, passages: list[NodeWithScore],
+    def rank(self, question: str, standalone: str, question_vectors: np.ndarray, passages: list[NodeWithScore],
              sentences: Sequence[SentenceRecord], statistics: TermStatistics) -> Evidence:
-        candidates = candidates_of(question, standalone, query_vector, passages, sentences, statistics)
+        candidates = candidates_of(question, standalone, question_vectors, passages, sentences, statistics)
         read = candidates[: self.reader_candidates]
         readings = self.reader.read(standalone, [c.record.text for c in read], [c.previous for c in read])
         for candidate, reading in zip(read, readings):

@@ -1,6 +1,7 @@
 """Answers over the seed articles: right facts, exact citations, honest refusals, clear errors."""
 
 
+import numpy as np
 import pytest
 
 from qa.answer import REFUSAL_TEXT, display_sentence, explain_numbers
@@ -87,6 +88,28 @@ def test_follow_up_questions_use_the_conversation(seeds_engine):
     alone = seeds_engine.ask("When was that reported?")
     assert "August 17" not in (alone.citations[0].quote if alone.citations else "")
     assert seeds_engine.ask("When was that reported?", ["Which battery suppliers did Xiaomi pick?"]).text == follow_up.text
+
+
+def test_a_follow_ups_sentences_are_scored_against_its_own_words_too(seeds_engine):
+    # "And …" reads as a follow-up, glued to the earlier question; its own words are what find the Apple sentence.
+    earlier, question = "Who is Ming-Chi Kuo?", "And when is Apple planning to introduce its first electric car?"
+    evidence = seeds_engine.evidence(question, [earlier])
+    vectors = [seeds_engine.embedder.get_query_embedding(text) for text in (evidence.standalone, question)]
+    for found in evidence.candidates[:5]:
+        standalone, own = (float(np.dot(vector, found.record.vector)) for vector in vectors)
+        assert found.dense == pytest.approx(max(standalone, own), abs=1e-5)
+    assert evidence.standalone == f"{earlier} {question}"
+    assert "Apple" in evidence.best.record.text
+    assert evidence.best.dense > float(np.dot(vectors[0], evidence.best.record.vector)) + 0.1
+    alone = seeds_engine.evidence(earlier)
+    assert alone.best.dense == pytest.approx(float(np.dot(seeds_engine.embedder.get_query_embedding(earlier),
+                                                          alone.best.record.vector)), abs=1e-5)
+
+
+def test_a_new_question_opened_with_and_is_answered_from_its_own_words(seeds_engine):
+    answer = seeds_engine.ask("And which battery suppliers did Xiaomi pick?", ["Who is Ming-Chi Kuo?"])
+    assert answer.standalone_question.startswith("Who is Ming-Chi Kuo?")  # still read as a follow-up
+    assert not answer.refused and "CATL" in answer.text
 
 
 def test_a_new_topic_is_not_mixed_with_the_last_one(seeds_engine):

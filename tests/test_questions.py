@@ -10,6 +10,7 @@ from qa.schema import InvalidQuestion, UnsupportedLanguage
     "When was that reported?", "And what price did he think it would sell for?", "When was that company founded?",
     "How many phases will it be built in?", "Which rival model does it resemble?", "And BYD?",
     "What about Lei Jun?", "According to that same outlet, when will the car be officially launched?",
+    "What happens if I set it to None?", "Does it return True when the file is missing?",
 ])
 def test_questions_that_lean_on_the_last_one_are_follow_ups(question):
     assert is_follow_up(question)

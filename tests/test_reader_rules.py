@@ -237,3 +237,35 @@ def test_the_hand_fitted_decision_is_the_old_rule_in_probabilities(tmp_path):
     assert choose_decision("hand-fitted", tmp_path) is HAND_FITTED
     with pytest.raises(ValueError, match="learned or hand-fitted"):
         choose_decision("coin-toss", tmp_path)
+
+
+def test_a_follow_ups_sentences_are_judged_against_both_forms_of_the_question():
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from qa.ranking import candidates_of
+    from qa.retrieve import TermStatistics
+
+    text = "Important warning: the default value is evaluated only once."
+    node = TextNode(id_="c1", text=text, start_char_idx=0, end_char_idx=len(text), metadata={"source": "f.txt"})
+    record = SentenceRecord("c1", "f.txt", 0, len(text), text, np.array([0.6, 0.8], dtype=np.float32))
+    hits, statistics = [NodeWithScore(node=node, score=1.0)], TermStatistics([node])
+    standalone = "How do I give an argument a default value? How many times is that default value evaluated?"
+    alone = candidates_of(standalone, standalone, np.array([1.0, 0.0], dtype=np.float32), hits, [record], statistics)
+    both = candidates_of("How many times is that default value evaluated?", standalone,
+                         np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32), hits, [record], statistics)
+    assert alone[0].dense == pytest.approx(0.6)
+    assert both[0].dense == pytest.approx(0.8)  # the follow-up's own words are closer than the standalone form
+
+
+@pytest.mark.parametrize(("question", "sentence", "kind"), [
+    ("How many times is the default value evaluated?", "The default value is evaluated only once.", 1.0),
+    ("Roughly how many cars have come off the line?", "Dozens of cars have come off the line.", 1.0),
+    ("In how many phases will the plant be built?", "The plant will be built in two phases.", 1.0),
+    ("How many phases, two or three?", "The plant will be built in two phases.", -1.0),  # only what is not asked
+    ("How much will the car cost?", "One of the cars is cheap.", -1.0),  # "one" is a pronoun here
+    ("How much will the car cost?", "It will cost 250k yuan.", 1.0),
+])
+def test_amounts_written_as_words_answer_how_many(question, sentence, kind):
+    from qa.ranking import kind_match
+
+    assert kind_match(question, sentence) == kind

@@ -96,6 +96,8 @@ def test_follow_up_uses_this_chat_only(page, browser, app_url, tmp_path):
     assert "August 17" in reply.locator(".qa-answer > p").inner_text()
     assert "CATL" in reply.locator(".qa-quote mark").first.inner_text()
     shot(page, tmp_path, "3-follow-up")
+    switched = ask(page, "And when is Apple planning its first car?")  # reads as a follow-up, asks anew
+    assert "2025" in switched.locator(".qa-answer > p").inner_text()
 
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     other.goto(app_url)
