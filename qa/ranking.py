@@ -37,7 +37,7 @@ _DATE = re.compile(
 FIGURE_TOKEN = re.compile(r"(?i)[$€£¥]?\d+(?:[.,]\d+)*(?:\s*(?:billion|million|lakh|crore|k)\b)?")
 # Counts written as words answer "how many" too ("evaluated only once", "dozens of cars"); "one" is left
 # out because it is mostly a pronoun ("one of the…").
-_AMOUNT = re.compile(rf"{FIGURE_TOKEN.pattern}|\b(once|twice|thrice|never|dozens?|hundreds|thousands|millions|"
+_COUNT = re.compile(rf"{FIGURE_TOKEN.pattern}|\b(once|twice|thrice|never|dozens?|hundreds|thousands|millions|"
                      r"billions|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
 _PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 # "When…" opens the question or its clause ("According to that outlet, when will it launch?").
@@ -82,7 +82,7 @@ def kind_match(question: str, sentence: str) -> float:
     Only what the question does not already say counts: "How much would it pay for the
     No. 2 plant?" is not answered by a sentence whose one figure is the 2 of "No. 2".
     """
-    for asks, holds in ((_ASKS_DATE, _DATE), (_ASKS_COUNT, _AMOUNT), (_ASKS_FIGURE, FIGURE_TOKEN)):
+    for asks, holds in ((_ASKS_DATE, _DATE), (_ASKS_COUNT, _COUNT), (_ASKS_FIGURE, FIGURE_TOKEN)):
         if asks.search(question):
             found = {m.group(0).lower() for m in holds.finditer(sentence)}
             given = {m.group(0).lower() for m in holds.finditer(question)}
