@@ -20,7 +20,7 @@ from qa.answer import Partial
 from qa.engine import Engine
 from qa.history import DONE, History
 from qa.schema import Answer, EmptyIndex, QAError
-from qa.ui_conversations import Conversations, owner_of
+from qa.ui_conversations import Conversations
 
 log = logging.getLogger(__name__)
 STOP_POLL = 0.1  # seconds between checks for a Stop while an answer is computed
@@ -146,14 +146,14 @@ class Chat:
         if problem is not None:  # no bubble; the box keeps the question
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), problem
             return
-        async for update in self._ask(question, owner_of(request, browser_id), conversation, sources, ""):
+        async for update in self._ask(question, self.conversations.owner(request, browser_id), conversation, sources, ""):
             yield update
 
     async def _again(self, index: int | Sequence[int], question: str | None, conversation: str, browser_id: str,
                      sources: list[str] | None, request: gr.Request) -> AsyncIterator[tuple]:
         """Replace the turn shown at message `index` and all later ones by `question` (or the same one) asked
         again. The question box is left alone: it may hold the next question being typed."""
-        owner = owner_of(request, browser_id)
+        owner = self.conversations.owner(request, browser_id)
         turns = self.history.turns(owner, conversation)
         index = index[0] if isinstance(index, (list, tuple)) else int(index)
         if not 0 <= index // 2 < len(turns):
@@ -184,13 +184,13 @@ class Chat:
     async def example(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
                       event: gr.SelectData) -> AsyncIterator[tuple]:
         """Ask a clicked example; like Retry, it leaves the question box alone."""
-        async for update in self._ask(event.value["text"], owner_of(request, browser_id), conversation, sources,
+        async for update in self._ask(event.value["text"], self.conversations.owner(request, browser_id), conversation, sources,
                                       gr.skip()):
             yield update
 
     def stop(self, conversation: str, browser_id: str, request: gr.Request) -> list[dict]:
         """Mark the open chat's unfinished answers stopped; their handlers stop waiting and show it."""
-        owner = owner_of(request, browser_id)
+        owner = self.conversations.owner(request, browser_id)
         if self.history.stop(owner, conversation):
             with self._stops_lock:
                 for stopped in self._stops.get(conversation, ()):
@@ -199,7 +199,7 @@ class Chat:
 
     def rate(self, conversation: str, browser_id: str, request: gr.Request, event: gr.LikeData) -> tuple:
         """Keep a thumbs up or down on an answer; returns (rated turn, comment box update, note)."""
-        owner = owner_of(request, browser_id)
+        owner = self.conversations.owner(request, browser_id)
         turns = self.history.turns(owner, conversation)
         turn = turns[event.index // 2] if 0 <= event.index // 2 < len(turns) else None
         if turn is None or not self.history.rate(owner, turn.id, 1 if event.liked else -1):
@@ -209,5 +209,5 @@ class Chat:
 
     def comment(self, text: str, turn: int | None, browser_id: str, request: gr.Request) -> tuple:
         if turn is not None and text.strip():
-            self.history.comment(owner_of(request, browser_id), turn, text)
+            self.history.comment(self.conversations.owner(request, browser_id), turn, text)
         return None, gr.update(visible=False, value=""), render.note("Feedback saved. Thank you.", ok=True)

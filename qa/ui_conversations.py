@@ -1,7 +1,7 @@
 """Whose chats these are, and the list of past chats: new, open, rename, delete, export.
 
 A person is their login when the chat requires one, else their browser: a random id kept in the
-browser's storage (encrypted with a secret kept beside the history), else the Gradio session.
+browser's storage (encrypted with a secret kept beside the history).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import secrets
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -18,6 +20,7 @@ from qa.history import DONE, History
 from qa.ui_text import conversation_markdown
 
 BROWSER_KEY = "qa-browser-id"
+PENDING_PAGES = 4096  # pages remembered between their first event and the browser storing its new id
 
 
 def browser_secret(folder: Path) -> str:
@@ -30,19 +33,34 @@ def browser_secret(folder: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def owner_of(request: gr.Request | None, browser_id: str | None) -> str:
-    if request is not None and request.username:
-        return f"login:{request.username}"
-    if browser_id:
-        return f"browser:{browser_id}"
-    return f"session:{request.session_hash if request is not None else 'local'}"
-
-
 class Conversations:
     """Handlers of the chat list over a History; each returns the list, the open chat and its messages."""
 
     def __init__(self, history: History) -> None:
         self.history = history
+        # A first visit has no id until the load event returns the one made for it, and a question sent
+        # sooner arrives without one. Its page (Gradio session) is given the id at its first event, load or
+        # question, so both file under the same browser; a chat started early would else vanish from the list.
+        self._new_ids: OrderedDict[str, str] = OrderedDict()
+        self._new_ids_lock = threading.Lock()
+
+    def owner(self, request: gr.Request | None, browser_id: str | None) -> str:
+        """Who is asking: the login, else the browser (its id, or the one this page is being given)."""
+        if request is not None and request.username:
+            return f"login:{request.username}"
+        if browser_id:
+            return f"browser:{browser_id}"
+        if request is None:
+            return "session:local"
+        return f"browser:{self._id_for_page(request.session_hash)}"
+
+    def _id_for_page(self, session_hash: str) -> str:
+        with self._new_ids_lock:
+            if session_hash not in self._new_ids:
+                self._new_ids[session_hash] = secrets.token_hex(16)
+                if len(self._new_ids) > PENDING_PAGES:
+                    self._new_ids.popitem(last=False)
+            return self._new_ids[session_hash]
 
     def choices(self, owner: str) -> list[tuple[str, str]]:
         return [(item.title, item.id) for item in self.history.conversations(owner)]
@@ -62,31 +80,31 @@ class Conversations:
 
     def start(self, browser_id: str, conversation: str, request: gr.Request) -> tuple:
         """On page load: the browser's id (made on the first visit) and its latest chat."""
-        browser_id = browser_id or secrets.token_hex(16)
-        owner = owner_of(request, browser_id)
+        browser_id = browser_id or self._id_for_page(request.session_hash)
+        owner = self.owner(request, browser_id)
         return browser_id, *self.view(owner, self.current(owner, conversation or None))
 
     def open(self, browser_id: str, conversation: str, request: gr.Request) -> tuple:
-        owner = owner_of(request, browser_id)
+        owner = self.owner(request, browser_id)
         return self.view(owner, self.current(owner, conversation))
 
     def new(self, browser_id: str, request: gr.Request) -> tuple:
-        owner = owner_of(request, browser_id)
+        owner = self.owner(request, browser_id)
         return self.view(owner, self.history.create(owner))
 
     def rename(self, title: str, browser_id: str, conversation: str, request: gr.Request) -> tuple:
-        owner = owner_of(request, browser_id)
+        owner = self.owner(request, browser_id)
         self.history.rename(owner, conversation, title)
         return self.view(owner, conversation)
 
     def delete(self, browser_id: str, conversation: str, request: gr.Request) -> tuple:
-        owner = owner_of(request, browser_id)
+        owner = self.owner(request, browser_id)
         self.history.delete(owner, conversation)
         return self.view(owner, self.current(owner, None))
 
     def export(self, browser_id: str, conversation: str, request: gr.Request) -> str:
         """The open chat as a Markdown file with its sources; returns the file's path."""
-        owner = owner_of(request, browser_id)
+        owner = self.owner(request, browser_id)
         title = {cid: t for t, cid in self.choices(owner)}.get(conversation, "Chat")
         turns = [(turn.question, turn.answer if turn.status == DONE else None,
                   turn.error or "no answer") for turn in self.history.turns(owner, conversation)]

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 
+import gradio as gr
 import httpx
 import pytest
 from test_ui import ScriptedEngine
@@ -158,3 +159,32 @@ def test_two_logins_never_see_each_others_chats(browser, logins, tmp_path):
     assert listed(bob) == ["Where?"]
     alice.context.close()
     bob.context.close()
+
+
+def test_a_question_asked_before_the_page_finished_loading_keeps_its_chat(browser, tmp_path, monkeypatch):
+    start = Conversations.start
+
+    def slow_start(self, browser_id: str, conversation: str, request: gr.Request) -> tuple:
+        time.sleep(2)  # a cold server: the page is up, its load event is not done yet
+        return start(self, browser_id, conversation, request)
+
+    monkeypatch.setattr(Conversations, "start", slow_start)
+    engine = ScriptedEngine(tmp_path)
+    demo = create_app(engine)
+    url = serve_app(demo, engine.settings)
+    try:
+        page = browser.new_context(viewport={"width": 1366, "height": 800}).new_page()
+        page.goto(url)
+        page.wait_for_selector("#qa-question textarea")
+        assert page.locator("#qa-chats label").count() == 0  # asked before the load event returned
+        assert "May 3 about Who met?" in ask(page, "Who met?").inner_text()
+        page.wait_for_selector("#qa-chats label")
+        page.wait_for_timeout(2500)  # past the load event's answer
+        assert listed(page) == ["Who met?"] and page.locator(USER).all_inner_texts() == ["Who met?"]
+        shots(page, tmp_path, "r1-asked-early")
+        page.reload()
+        page.wait_for_selector(f"{BOT} .qa-answer")
+        assert listed(page) == ["Who met?"] and page.locator(USER).all_inner_texts() == ["Who met?"]
+        page.context.close()
+    finally:
+        demo.close()

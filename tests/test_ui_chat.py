@@ -111,3 +111,24 @@ def test_progress_shows_only_the_newest_partial_and_each_once(chat, monkeypatch)
 
     monkeypatch.setattr(chat, "_answer", answer)
     assert collect(chat._wait_for_answer(threading.Event(), "unused")) == [second, third]
+
+
+@pytest.mark.parametrize("load_first", [False, True])
+def test_a_question_sent_before_the_page_knew_its_browser_stays_in_its_chat_list(chat, load_first):
+    page = SimpleNamespace(username=None, session_hash="s9")  # a first visit: no browser id stored yet
+    if load_first:  # the load event ran first, but the question left the page before its id came back
+        browser_id, *_ = chat.conversations.start("", "", page)
+    collect(chat.respond("Who met?", "", "", None, page))
+    if not load_first:
+        browser_id, *_ = chat.conversations.start("", "", page)
+    later_page = SimpleNamespace(username=None, session_hash="s10")  # the next visit sends the stored id
+    chats, opened, messages, _ = chat.conversations.open(browser_id, "", later_page)
+    assert [title for title, _ in chats["choices"]] == ["Who met?"] and chats["value"] == opened
+    assert render.question_of(messages[0]["content"]) == "Who met?"
+
+
+def test_pages_without_a_stored_id_are_different_browsers(chat):
+    first, *_ = chat.conversations.start("", "", SimpleNamespace(username=None, session_hash="s1"))
+    second, *_ = chat.conversations.start("", "", SimpleNamespace(username=None, session_hash="s2"))
+    assert first and second and first != second
+    assert chat.conversations.owner(REQUEST, "") == "login:alice"  # a login owns its chats whatever the page
