@@ -43,6 +43,8 @@ class Conversations:
         # question, so both file under the same browser; a chat started early would else vanish from the list.
         self._new_ids: OrderedDict[str, str] = OrderedDict()
         self._new_ids_lock = threading.Lock()
+        # A first visit's load event and its first question may both find no chat: one of them makes it.
+        self._opening = threading.Lock()
 
     def owner(self, request: gr.Request | None, browser_id: str | None) -> str:
         """Who is asking: the login, else the browser (its id, or the one this page is being given)."""
@@ -67,10 +69,11 @@ class Conversations:
 
     def current(self, owner: str, conversation: str | None) -> str:
         """The open chat: the one named if the owner has it, else their latest, else a new one."""
-        known = [item.id for item in self.history.conversations(owner)]
-        if conversation in known:
-            return conversation
-        return known[0] if known else self.history.create(owner)
+        with self._opening:
+            known = [item.id for item in self.history.conversations(owner)]
+            if conversation in known:
+                return conversation
+            return known[0] if known else self.history.create(owner)
 
     def view(self, owner: str, conversation: str) -> tuple:
         """(chat list, open chat id, messages, title box) for `conversation`."""

@@ -181,10 +181,12 @@ def test_a_question_asked_before_the_page_finished_loading_keeps_its_chat(browse
         page.wait_for_selector("#qa-chats label")
         page.wait_for_timeout(2500)  # past the load event's answer
         assert listed(page) == ["Who met?"] and page.locator(USER).all_inner_texts() == ["Who met?"]
+        ask(page, "Where?")  # the next question goes on in the same chat
+        assert listed(page) == ["Who met?"] and page.locator(USER).all_inner_texts() == ["Who met?", "Where?"]
         shots(page, tmp_path, "r1-asked-early")
         page.reload()
         page.wait_for_selector(f"{BOT} .qa-answer")
-        assert listed(page) == ["Who met?"] and page.locator(USER).all_inner_texts() == ["Who met?"]
+        assert listed(page) == ["Who met?"] and page.locator(USER).all_inner_texts() == ["Who met?", "Where?"]
         page.context.close()
     finally:
         demo.close()

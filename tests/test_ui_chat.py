@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from types import SimpleNamespace
 
 import gradio as gr
@@ -132,3 +134,24 @@ def test_pages_without_a_stored_id_are_different_browsers(chat):
     second, *_ = chat.conversations.start("", "", SimpleNamespace(username=None, session_hash="s2"))
     assert first and second and first != second
     assert chat.conversations.owner(REQUEST, "") == "login:alice"  # a login owns its chats whatever the page
+
+
+def test_a_load_and_a_question_that_both_find_no_chat_open_the_same_one(chat, monkeypatch):
+    both_looked = threading.Barrier(2)
+    conversations = chat.history.conversations
+
+    def look(owner):
+        found = conversations(owner)
+        with contextlib.suppress(threading.BrokenBarrierError):  # broken: the other one waited its turn
+            both_looked.wait(timeout=0.5)
+        return found
+
+    monkeypatch.setattr(chat.history, "conversations", look)
+    opened = []
+    threads = [threading.Thread(target=lambda: opened.append(chat.conversations.current("browser:b", None)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(opened)) == 1 and len(conversations("browser:b")) == 1
