@@ -20,6 +20,9 @@ _CONTINUATION = re.compile(r"(?i)^\s*(and|but|also|so|or|what about|how about|wh
 _QUESTION_WORDS = {"what", "when", "where", "who", "whom", "whose", "which", "why", "how", "did", "does", "do",
                    "is", "are", "was", "were", "will", "would", "can", "could", "should", "the", "a", "an", "of",
                    "about", "report", "reported", "say", "said", "mean", "much", "many"}
+# "Over what period?" and "In which year?" say nothing of their subject: a preposition is not content.
+_PREPOSITIONS = {"at", "by", "for", "from", "in", "into", "on", "over", "to", "with", "within", "during", "since",
+                 "until", "after", "before", "per", "under", "between", "through"}
 
 
 def validate_question(question: object, max_chars: int) -> str:
@@ -85,7 +88,7 @@ def is_follow_up(question: str) -> bool:
         return False
     if _ANAPHORA.search(question):
         return True
-    content = [w for w in re.findall(r"[A-Za-z0-9]+", question.lower()) if w not in _QUESTION_WORDS]
+    content = [w for w in re.findall(r"[A-Za-z0-9]+", question.lower()) if w not in _QUESTION_WORDS | _PREPOSITIONS]
     return len(content) <= 1
 
 

@@ -39,9 +39,14 @@ FIGURE_TOKEN = re.compile(r"(?i)[$€£¥]?\d+(?:[.,]\d+)*(?:\s*(?:billion|milli
 # out because it is mostly a pronoun ("one of the…").
 _COUNT = re.compile(rf"{FIGURE_TOKEN.pattern}|\b(once|twice|thrice|never|dozens?|hundreds|thousands|millions|"
                      r"billions|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
+_NUMBER_WORDS = r"\d+(?:[.,]\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|few|many"
+_DURATION = re.compile(rf"(?i)\b({_NUMBER_WORDS})(\s+|-)(more\s+)?(decades?|years?|months?|weeks?|days?|hours?|"
+                       r"minutes?|seconds?)\b")
 _PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 # "When…" opens the question or its clause ("According to that outlet, when will it launch?").
 _ASKS_DATE = re.compile(r"(?i)(^|[,;:]\s*)when\b|\bwhat (date|year|month|day)\b|\bhow long ago\b|\bby when\b")
+_ASKS_DURATION = re.compile(r"(?i)\bhow long\b(?!\s+ago)|\b(over|for|in|within) what (period|time)|"
+                            r"\bwhat (period|time ?frame|timeframe)\b")
 _ASKS_COUNT = re.compile(r"(?i)\bhow many\b")
 _ASKS_FIGURE = re.compile(
     r"(?i)\bhow (much|many|big|large)\b|\bwhat (price|percentage|share|amount|figure|number)\b|\bcost\b|\bcapacity\b"
@@ -82,7 +87,8 @@ def kind_match(question: str, sentence: str) -> float:
     Only what the question does not already say counts: "How much would it pay for the
     No. 2 plant?" is not answered by a sentence whose one figure is the 2 of "No. 2".
     """
-    for asks, holds in ((_ASKS_DATE, _DATE), (_ASKS_COUNT, _COUNT), (_ASKS_FIGURE, FIGURE_TOKEN)):
+    kinds = ((_ASKS_DURATION, _DURATION), (_ASKS_DATE, _DATE), (_ASKS_COUNT, _COUNT), (_ASKS_FIGURE, FIGURE_TOKEN))
+    for asks, holds in kinds:
         if asks.search(question):
             found = {m.group(0).lower() for m in holds.finditer(sentence)}
             given = {m.group(0).lower() for m in holds.finditer(question)}

@@ -11,6 +11,7 @@ from qa.schema import InvalidQuestion, UnsupportedLanguage
     "How many phases will it be built in?", "Which rival model does it resemble?", "And BYD?",
     "What about Lei Jun?", "According to that same outlet, when will the car be officially launched?",
     "What happens if I set it to None?", "Does it return True when the file is missing?",
+    "Over what period?", "For how long?", "In which year?",
 ])
 def test_questions_that_lean_on_the_last_one_are_follow_ups(question):
     assert is_follow_up(question)
@@ -19,6 +20,7 @@ def test_questions_that_lean_on_the_last_one_are_follow_ups(question):
 @pytest.mark.parametrize("question", [
     "How much will Xiaomi invest in the car business?", "Who leads Xiaomi's car business?",
     "Which battery suppliers did Xiaomi pick?", "When was BAIC Group founded?",
+    "how much money is xiaomi putting into cars", "What happens to batteries in winter?",
 ])
 def test_questions_that_name_their_subject_stand_alone(question):
     assert not is_follow_up(question)
