@@ -118,8 +118,10 @@ class ExtractiveAnswerer:
         best = read[0]
         chosen = [best]
         for candidate in read[1:]:
-            if len(chosen) == self.max_sentences or _log_odds(candidate) < _log_odds(best) - JOIN_MARGIN:
+            if len(chosen) == self.max_sentences:
                 break
+            if _log_odds(candidate) < _log_odds(best) - JOIN_MARGIN:  # not break: the reader may order them
+                continue
             # Close in likelihood is not enough to join: it must also speak to half as much of the question.
             if candidate.coverage < best.coverage / 2:
                 continue

@@ -211,7 +211,7 @@ def _previous_sentences(sentences: Sequence[SentenceRecord]) -> dict[tuple[str, 
 
 
 class SentenceRanker:
-    """Reads the best few candidates with the reader and orders them by the decision model's probability."""
+    """Reads the best few candidates with the reader and orders them as the decision says (qa/decision.py)."""
 
     def __init__(self, reader: Reader, decision: Decision, reader_candidates: int) -> None:
         self.reader = reader
@@ -230,5 +230,5 @@ class SentenceRanker:
         for candidate, probability in zip(read, self.decision.probabilities(read)):
             candidate.probability = float(probability)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.
-        ordered = sorted(read, key=lambda c: -c.probability) + candidates[self.reader_candidates:]
+        ordered = self.decision.order(read) + candidates[self.reader_candidates:]
         return Evidence(question, standalone, ordered, passages)

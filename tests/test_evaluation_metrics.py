@@ -96,6 +96,10 @@ def test_correct_cited_answer():
     assert (score.citations, score.supported_citations) == (2, 1)
     assert score.cites_gold_file and score.cites_gold_passage
     assert score.file.hit and score.passage.hit
+    assert score.lead_holds_answer
+    behind = Answer(text=f"Xiaomi also weighs a stake in a Hyundai plant. [1] {GOLD_QUOTE} [2]",
+                    citations=[citation(1, "Xiaomi also weighs a stake in a Hyundai plant."), citation(2, GOLD_QUOTE)])
+    assert score_item(item(), behind, [GOLD]).correct and not score_item(item(), behind, [GOLD]).lead_holds_answer
 
 
 def test_refusing_an_answerable_question_is_wrong():
@@ -103,6 +107,7 @@ def test_refusing_an_answerable_question_is_wrong():
     score = score_item(item(), answer, [GOLD])
     assert not score.correct and score.f1 == 0.0 and score.best_score == 0.3
     assert score.citations == 0  # a refusal's closest passages are not claims
+    assert score.lead_holds_answer is None
 
 
 def test_unanswerable_is_right_only_when_refused():
@@ -141,6 +146,7 @@ def test_summary_of_a_run():
     assert summary["answered_unanswerable"] == 1 and summary["refused_answerable"] == 1
     assert summary["citation_precision"] == 1.0
     assert summary["cites_gold_file"] == 1.0  # over answered questions with evidence only
+    assert summary["lead_holds_answer"] == 1.0  # over answered answerable questions only
     assert summary["conflict_complete"] is None
     assert summary["latency_p50_ms"] == pytest.approx(25.0)
     assert summary["latency_p95_ms"] == pytest.approx(38.5)

@@ -120,6 +120,28 @@ def test_decisions_round_trip_and_reject_unknown_features(tmp_path):
         load_decision(tmp_path / "nowhere")
 
 
+def test_the_reader_picks_among_the_sentences_the_hand_fitted_rule_accepts(tmp_path):
+    likely = candidate("Production of the car starts soon.", logit=-3.7, probability=0.73)
+    read_best = candidate("Mass production is due in the first half of 2024.", start=50, logit=3.4, probability=0.52)
+    refused = candidate("The car is due in 2024, a report said.", start=99, logit=5.0, probability=0.4)
+    read = [refused, likely, read_best]
+    picks = Decision(("dense",), (1.0,), 0.0, 0.5, reader_picks=True)
+    assert picks.order(read) == [read_best, likely, refused]  # the reader never lifts a refused sentence
+    assert Decision(("dense",), (1.0,), 0.0, 0.5).order(read) == [likely, read_best, refused]
+    assert picks.with_threshold(0.6).order(read) == [likely, read_best, refused]
+    assert picks.pick(np.array([0.4, 0.73, 0.52]), np.array([5.0, -3.7, 3.4])) == 2  # order's first, from arrays
+    (tmp_path / DECISION_FILE).write_text(json.dumps(picks.to_json()))
+    assert load_decision(tmp_path) == picks
+
+
+def test_a_sentence_joins_on_its_own_likelihood_whatever_its_place():
+    best = candidate("Xiaomi picked CATL as its battery supplier.", probability=0.9)
+    unlikely = candidate("The plant is in Beijing's Yizhuang district.", start=100, probability=0.55, vector=[0.0, 1.0])
+    likely = candidate("BYD's FinDreams will also supply batteries.", start=200, probability=0.8, vector=[0.6, 0.8])
+    chosen = ExtractiveAnswerer(max_sentences=4).select(Evidence("q", "q", [best, unlikely, likely]))
+    assert chosen == [best, likely]  # the reader put the unlikely one second; the likely one still joins
+
+
 def test_a_second_sentence_joins_only_when_nearly_as_likely_and_new():
     best = candidate("Xiaomi picked CATL as its battery supplier.", probability=0.8)
     close = candidate("BYD's FinDreams will also supply batteries.", start=100, probability=0.65, vector=[0.0, 1.0])
@@ -266,6 +288,21 @@ def test_a_follow_ups_sentences_are_judged_against_both_forms_of_the_question():
     ("How much will the car cost?", "It will cost 250k yuan.", 1.0),
 ])
 def test_amounts_written_as_words_answer_how_many(question, sentence, kind):
+    from qa.ranking import kind_match
+
+    assert kind_match(question, sentence) == kind
+
+
+@pytest.mark.parametrize(("question", "sentence", "kind"), [
+    ("Over what period?", "It will invest $10 billion over the next 10 years.", 1.0),
+    ("How long will the trial production last?", "Trial production will run for a few more weeks.", 1.0),
+    ("How long does the warranty run?", "The warranty runs for an eight-year period.", 1.0),
+    ("How long does the warranty run?", "The warranty covers the battery.", -1.0),
+    ("For what period is the licence valid?", "The licence is valid for one year.", 1.0),
+    ("How long ago was it founded?", "It was founded in 1958.", 1.0),  # a date, not a duration
+    ("How long is the car?", "The car is long and low.", -1.0),
+])
+def test_durations_answer_how_long(question, sentence, kind):
     from qa.ranking import kind_match
 
     assert kind_match(question, sentence) == kind

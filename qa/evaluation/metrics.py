@@ -117,6 +117,7 @@ class ItemScore:
     supported_citations: int = 0
     cites_gold_file: bool | None = None
     cites_gold_passage: bool | None = None
+    lead_holds_answer: bool | None = None  # an answer's first quote holds an accepted answer: what a reader sees first
 
 
 def is_correct(item: GoldItem, answer: Answer) -> bool:
@@ -149,8 +150,12 @@ def score_item(item: GoldItem, answer: Answer, spans: Sequence[GoldSpan]) -> Ite
     if item.evidence:
         cites_file = any(file_of(c.source) in item.gold_files for c in answer.citations)
         cites_passage = any(overlaps(c.source, c.start, c.end, g) for c in answer.citations for g in spans)
+    lead = None
+    if item.answerable and answer.citations:
+        lead = contains_any(answer.citations[0].quote, item.answers)
     return ItemScore(correct, f1, best, conflict, **retrieval, citations=len(answer.citations),
-                     supported_citations=supported, cites_gold_file=cites_file, cites_gold_passage=cites_passage)
+                     supported_citations=supported, cites_gold_file=cites_file, cites_gold_passage=cites_passage,
+                     lead_holds_answer=lead)
 
 
 def _mean(values: Sequence[float | bool | None]) -> float | None:
@@ -187,6 +192,7 @@ def summarize(items: Sequence[GoldItem], scores: Sequence[ItemScore], answers: S
         "citation_precision": _ratio(sum(s.supported_citations for s in scores), sum(s.citations for s in scores)),
         "cites_gold_file": _mean([s.cites_gold_file for s in scores]),
         "cites_gold_passage": _mean([s.cites_gold_passage for s in scores]),
+        "lead_holds_answer": _mean([s.lead_holds_answer for s in scores]),
         # Without unanswerable questions every refusal is a miss, which refused_answerable already counts.
         "refusal_precision": _ratio(sum(not item.answerable for item, _ in refusals), len(refusals))
         if unanswerable else None,

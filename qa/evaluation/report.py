@@ -35,6 +35,7 @@ METRICS = [
     ("citation_precision", "Citation precision (quote supports its sentence)", "%"),
     ("cites_gold_file", "Answers citing a gold file", "%"),
     ("cites_gold_passage", "Answers citing a gold passage", "%"),
+    ("lead_holds_answer", "Answers whose first quote holds the answer", "%"),
     ("refusal_precision", "Refusal precision", "%"),
     ("refusal_recall", "Refusal recall (unanswerable questions refused)", "%"),
     ("answered_unanswerable", "**Unanswerable questions answered (worst failure)**", "n"),
