@@ -21,6 +21,7 @@ from qa.ranking import Candidate
 DECISION_FILE = "decision.json"
 
 UNREAD_LOGIT = -10.0
+READER_LEAD_MARGIN = 1.0
 FEATURES: dict[str, Callable[[Candidate], float]] = {
     "reader_logit": lambda c: c.reader_logit if c.reader_logit is not None else UNREAD_LOGIT,
     "dense": lambda c: c.dense,
@@ -74,9 +75,9 @@ def base_features(candidates: Sequence[Candidate]) -> np.ndarray:
 class Decision:
     """P(answers) = sigmoid(bias + sum(weight * feature)); answer when the best one reaches `threshold`.
 
-    `reader_picks`: among the sentences this decision accepts, the reader's favourite comes first. For a
+    `reader_picks`: among the sentences this decision accepts, the reader's clear favourite leads. For a
     decision that does not weigh the reader itself (the hand-fitted one), which says whether the evidence
-    answers, not which sentence does best.
+    answers, not which sentence answers best.
     """
 
     features: tuple[str, ...]
@@ -101,17 +102,22 @@ class Decision:
         return float(self.probabilities([candidate])[0])
 
     def order(self, read: Sequence[Candidate]) -> list[Candidate]:
-        """`read` (probabilities set) best first: by probability, or the accepted ones by reader logit first."""
-        return sorted(read, key=lambda c: self._place(c.probability, FEATURES["reader_logit"](c)))
+        """`read` (probabilities set) by probability, the lead first (`pick`)."""
+        ordered = sorted(read, key=lambda c: -c.probability)
+        if ordered:
+            logits = np.array([FEATURES["reader_logit"](c) for c in ordered])
+            ordered.insert(0, ordered.pop(self.pick(np.array([c.probability for c in ordered]), logits)))
+        return ordered
 
     def pick(self, probabilities: np.ndarray, logits: np.ndarray) -> int:
-        """Which of one question's read sentences `order` puts first, from their probabilities and logits."""
-        return min(range(len(probabilities)), key=lambda i: self._place(probabilities[i], logits[i]))
-
-    def _place(self, probability: float, logit: float) -> tuple[int, float]:
-        if self.reader_picks and probability >= self.threshold:
-            return 0, -logit
-        return 1, -probability
+        """The sentence an answer leads with: the most probable, or, when the reader picks, the accepted
+        sentence it clearly prefers (by READER_LEAD_MARGIN: its logits for one sentence read beside
+        different others differ by up to ~0.3, and a near tie must not flip with them)."""
+        best = int(np.argmax(probabilities))
+        if not self.reader_picks or probabilities[best] < self.threshold:
+            return best
+        favourite = int(np.argmax(np.where(probabilities >= self.threshold, logits, -np.inf)))
+        return favourite if logits[favourite] >= logits[best] + READER_LEAD_MARGIN else best
 
     def accepts(self, best: Candidate | None) -> bool:
         return best is not None and best.reader_logit is not None and best.probability >= self.threshold

@@ -130,6 +130,8 @@ def test_the_reader_picks_among_the_sentences_the_hand_fitted_rule_accepts(tmp_p
     assert Decision(("dense",), (1.0,), 0.0, 0.5).order(read) == [likely, read_best, refused]
     assert picks.with_threshold(0.6).order(read) == [likely, read_best, refused]
     assert picks.pick(np.array([0.4, 0.73, 0.52]), np.array([5.0, -3.7, 3.4])) == 2  # order's first, from arrays
+    near_tie = candidate("Mass production is due in 2024, a report said.", start=150, logit=-3.2, probability=0.6)
+    assert picks.order([likely, near_tie]) == [likely, near_tie]  # a preference within the reader's noise
     (tmp_path / DECISION_FILE).write_text(json.dumps(picks.to_json()))
     assert load_decision(tmp_path) == picks
 

@@ -181,7 +181,7 @@ def compare(dev: list[QuestionRows], test: list[QuestionRows]) -> list[Compariso
     def old(q: QuestionRows) -> np.ndarray:  # the hand-fitted score, refused below 0.542
         return q.prefilter
 
-    def reader_picks(q: QuestionRows, scores: np.ndarray) -> int:  # as HAND_FITTED.order quotes them
+    def reader_picks(q: QuestionRows, scores: np.ndarray) -> int:  # the lead, as HAND_FITTED.order puts it
         probabilities = 1.0 / (1.0 + np.exp(-10.0 * (scores - 0.542)))
         return HAND_FITTED.pick(probabilities, q.features[:, BASE.index("reader_logit")])
 
