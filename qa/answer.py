@@ -43,6 +43,9 @@ REFUSAL_TEXT = "The documents don't say. The closest passages I found are listed
 # Another sentence joins the answer when its log-odds of answering are within this of the best one's
 # (with the hand-fitted decision: within 0.1 of the best score, the rule that rule was fitted with).
 JOIN_MARGIN = 1.0
+# ...and only when the reader, which reads it with the question, does not think far less of it than of the
+# lead: "How much is Xiaomi putting into cars?" got two sentences about 2024 production after the amounts.
+READER_JOIN_MARGIN = 4.0
 PARAPHRASE = 0.88  # cosine above which two sentences of different sources tell the same thing
 
 
@@ -121,6 +124,8 @@ class ExtractiveAnswerer:
             if len(chosen) == self.max_sentences:
                 break
             if _log_odds(candidate) < _log_odds(best) - JOIN_MARGIN:  # not break: the reader may order them
+                continue
+            if candidate.reader_logit < best.reader_logit - READER_JOIN_MARGIN:
                 continue
             # Close in likelihood is not enough to join: it must also speak to half as much of the question.
             if candidate.coverage < best.coverage / 2:

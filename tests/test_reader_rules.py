@@ -136,6 +136,15 @@ def test_the_reader_picks_among_the_sentences_the_hand_fitted_rule_accepts(tmp_p
     assert load_decision(tmp_path) == picks
 
 
+def test_a_sentence_the_reader_thinks_far_less_of_does_not_join():
+    amounts = candidate("Xiaomi will invest $10 billion over 10 years.", logit=3.8, probability=0.62)
+    again = candidate("Its first phase costs RMB 10 billion.", start=100, logit=1.7, probability=0.61, vector=[0.0, 1.0])
+    aside = candidate("The first car is due in the first half of 2024.", start=200, logit=-3.8, probability=0.6,
+                      vector=[0.6, 0.8])
+    chosen = ExtractiveAnswerer(max_sentences=4).select(Evidence("q", "q", [amounts, again, aside]))
+    assert chosen == [amounts, again]  # as likely by the score, but 7.6 logits below the lead
+
+
 def test_a_sentence_joins_on_its_own_likelihood_whatever_its_place():
     best = candidate("Xiaomi picked CATL as its battery supplier.", probability=0.9)
     unlikely = candidate("The plant is in Beijing's Yizhuang district.", start=100, probability=0.55, vector=[0.0, 1.0])
