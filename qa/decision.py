@@ -139,8 +139,8 @@ class Decision:
 
 # The engine's rule before the reader: 0.7·cosine + 0.4·coverage³ + 0.05·kind >= 0.542 (fitted on the
 # seeds gold set). As a decision: P = sigmoid(10·(score − 0.542)) is 0.5 exactly at the old threshold.
-# The reader picks which accepted sentence to quote: more right on the dev and test articles and on both
-# gold sets, with the same answered-or-refused verdicts (README, "The reader").
+# The reader may pick which accepted sentence leads: the first quote holds the answer more often on the dev
+# and test articles and on both gold sets, with the same answered-or-refused verdicts (README).
 HAND_FITTED = Decision(("dense", "coverage_cubed", "kind"), (7.0, 4.0, 0.5), -5.42, 0.5, reader_picks=True)
 
 

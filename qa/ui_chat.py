@@ -146,7 +146,8 @@ class Chat:
         if problem is not None:  # no bubble; the box keeps the question
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), problem
             return
-        async for update in self._ask(question, self.conversations.owner(request, browser_id), conversation, sources, ""):
+        owner = self.conversations.owner(request, browser_id)
+        async for update in self._ask(question, owner, conversation, sources, ""):
             yield update
 
     async def _again(self, index: int | Sequence[int], question: str | None, conversation: str, browser_id: str,
@@ -184,8 +185,8 @@ class Chat:
     async def example(self, conversation: str, browser_id: str, sources: list[str] | None, request: gr.Request,
                       event: gr.SelectData) -> AsyncIterator[tuple]:
         """Ask a clicked example; like Retry, it leaves the question box alone."""
-        async for update in self._ask(event.value["text"], self.conversations.owner(request, browser_id), conversation, sources,
-                                      gr.skip()):
+        owner = self.conversations.owner(request, browser_id)
+        async for update in self._ask(event.value["text"], owner, conversation, sources, gr.skip()):
             yield update
 
     def stop(self, conversation: str, browser_id: str, request: gr.Request) -> list[dict]:
