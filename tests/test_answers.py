@@ -90,6 +90,16 @@ def test_follow_up_questions_use_the_conversation(seeds_engine):
     assert seeds_engine.ask("When was that reported?", ["Which battery suppliers did Xiaomi pick?"]).text == follow_up.text
 
 
+def test_a_when_question_is_not_answered_with_a_sentence_that_has_no_date(seeds_engine):
+    answer = seeds_engine.ask("When will production start?")
+    assert not any("More partnerships" in c.quote for c in answer.citations if not answer.refused)
+
+
+def test_a_bare_over_what_period_follows_the_question_before(seeds_engine):
+    answer = seeds_engine.ask("Over what period?", ["How much money is Xiaomi putting into cars?"])
+    assert not answer.refused and "10 years" in answer.text
+
+
 def test_a_follow_ups_sentences_are_scored_against_its_own_words_too(seeds_engine):
     # "And …" reads as a follow-up, glued to the earlier question; its own words are what find the Apple sentence.
     earlier, question = "Who is Ming-Chi Kuo?", "And when is Apple planning to introduce its first electric car?"

@@ -272,6 +272,20 @@ def test_the_hand_fitted_decision_is_the_old_rule_in_probabilities(tmp_path):
         choose_decision("coin-toss", tmp_path)
 
 
+def test_a_sentence_that_lacks_what_is_asked_and_that_the_reader_doubts_is_never_accepted():
+    from qa.decision import HAND_FITTED
+
+    def judged(kind: float, logit: float) -> bool:
+        found = candidate("More partnerships are expected before the actual production starts.", logit=logit)
+        found.dense, found.coverage, found.kind = 0.42, 1.0, kind  # every word of "When will production start?"
+        found.probability = HAND_FITTED.probability(found)
+        return HAND_FITTED.accepts(found)
+
+    assert not judged(kind=-1.0, logit=-3.7)  # no date, and the reader disagrees
+    assert judged(kind=-1.0, logit=0.5)  # the kind check alone misses dates written as words: not enough
+    assert judged(kind=0.0, logit=-3.7)  # an open question: the reader alone does not overrule the score
+
+
 def test_a_follow_ups_sentences_are_judged_against_both_forms_of_the_question():
     from llama_index.core.schema import NodeWithScore, TextNode
 

@@ -141,3 +141,21 @@ def test_span_scores_are_normalised_over_the_whole_group():
     quiet = group_losses(*_group_scores(3.0, -3.0, -5.0))
     confident_elsewhere = group_losses(*_group_scores(3.0, -3.0, 6.0))
     assert float(confident_elsewhere) > float(quiet) + 1.0
+
+
+def test_the_comparison_scores_the_default_decision_as_the_engine_applies_it():
+    from qa.decision import BASE
+    from qa.training.calibrate import QuestionRows, compare
+
+    def rows(*sentences: dict) -> np.ndarray:
+        return np.array([[s.get(name, 0.0) for name in BASE] for s in sentences])
+
+    plain = {"dense": 0.8, "coverage": 1.0, "coverage_cubed": 1.0, "reader_logit": -2.0}
+    answer = {"dense": 0.8, "coverage": 0.9, "coverage_cubed": 0.729, "reader_logit": 3.0}
+    undated = {**plain, "kind": -1.0, "reader_logit": -3.0, "kind_and_reader_reject": 1.0}
+    questions = [QuestionRows(True, rows(plain, answer), np.array([0.0, 1.0]), np.zeros(2)),
+                 QuestionRows(False, rows(undated), np.array([0.0]), np.zeros(1))]
+    default = next(c for c in compare(questions, questions) if c.variant == "hand-fitted score (the default)")
+    # The score alone quotes the plain sentence; the reader's clear favourite, the answer, leads instead.
+    assert default.test["answerable_accuracy"] == 1.0 and default.test["best_sentence_holds_answer"] == 1.0
+    assert default.test["unanswerable_answered"] == 0.0  # no date and the reader doubts it: refused
