@@ -98,8 +98,12 @@ class Decision:
 
     def probabilities(self, read: Sequence[Candidate]) -> np.ndarray:
         """P(answers) for each of one question's read sentences, judged together."""
+        return self.probabilities_of_rows(base_features(read))
+
+    def probabilities_of_rows(self, base: np.ndarray) -> np.ndarray:
+        """`probabilities` from one question's FEATURES rows (BASE columns), as training collects them."""
         columns = [ALL_FEATURES.index(name) for name in self.features]
-        z = self.bias + feature_matrix(base_features(read))[:, columns] @ np.array(self.weights)
+        z = self.bias + feature_matrix(base)[:, columns] @ np.array(self.weights)
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
     def probability(self, candidate: Candidate) -> float:

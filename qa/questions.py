@@ -23,6 +23,7 @@ _QUESTION_WORDS = {"what", "when", "where", "who", "whom", "whose", "which", "wh
 # "Over what period?" and "In which year?" say nothing of their subject: a preposition is not content.
 _PREPOSITIONS = {"at", "by", "for", "from", "in", "into", "on", "over", "to", "with", "within", "during", "since",
                  "until", "after", "before", "per", "under", "between", "through"}
+_NOT_CONTENT = _QUESTION_WORDS | _PREPOSITIONS
 
 
 def validate_question(question: object, max_chars: int) -> str:
@@ -88,7 +89,7 @@ def is_follow_up(question: str) -> bool:
         return False
     if _ANAPHORA.search(question):
         return True
-    content = [w for w in re.findall(r"[A-Za-z0-9]+", question.lower()) if w not in _QUESTION_WORDS | _PREPOSITIONS]
+    content = [w for w in re.findall(r"[A-Za-z0-9]+", question.lower()) if w not in _NOT_CONTENT]
     return len(content) <= 1
 
 

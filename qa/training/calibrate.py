@@ -179,9 +179,7 @@ def compare(dev: list[QuestionRows], test: list[QuestionRows]) -> list[Compariso
                                                 best_scores(without_answers(test), probability))))
 
     def hand_fitted(q: QuestionRows) -> np.ndarray:  # the default decision's probabilities
-        columns = _columns(HAND_FITTED.features)
-        z = feature_matrix(q.features)[:, columns] @ np.array(HAND_FITTED.weights) + HAND_FITTED.bias
-        return 1.0 / (1.0 + np.exp(-z))
+        return HAND_FITTED.probabilities_of_rows(q.features)
 
     def reader_picks(q: QuestionRows, probabilities: np.ndarray) -> int:  # the lead, as HAND_FITTED.order puts it
         return HAND_FITTED.pick(probabilities, q.features[:, BASE.index("reader_logit")])
