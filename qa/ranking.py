@@ -21,6 +21,7 @@ from llama_index.core.schema import NodeWithScore
 from qa.retrieve import TermStatistics, keywords
 from qa.sentences import is_boilerplate
 from qa.store_records import SentenceRecord
+from qa.terms import stopwords
 
 if TYPE_CHECKING:
     from qa.decision import Decision
@@ -74,6 +75,43 @@ def addresses_the_assistant(sentence: str) -> bool:
 
 
 _ASKS_NAME = re.compile(r"(?i)^\s*(who|whom|whose)\b|\bwhich (company|companies|firm|firms|partner|partners|analyst|brand|outlet)\b")
+
+
+_ABBREVIATION = re.compile(r"\(([A-Z]{2,6})s?\)")
+_SPAN_WORD = re.compile(r"\d+(?:[.,]\d+)*|\b\w\w+\b")
+
+
+def spelled_out(sentence: str) -> dict[str, list[str]]:
+    """The abbreviations a sentence defines, with the words they stand for: "electric vehicle (EV)" gives
+    {"EV": ["electric", "vehicle"]}, "National Development and Reform Commission (NDRC)" its four words."""
+    found: dict[str, list[str]] = {}
+    for match in _ABBREVIATION.finditer(sentence):
+        letters = match.group(1)
+        words = [w for w in re.findall(r"[A-Za-z][\w-]*", sentence[: match.start()]) if w.lower() not in stopwords()]
+        expansion = words[-len(letters):]
+        if "".join(w[0] for w in expansion).upper() == letters:
+            found[letters] = expansion
+    return found
+
+
+def span_adds_to(question: str, sentence: str, span: tuple[int, int] | None) -> bool:
+    """Whether the answer the reader points at says something the question does not.
+
+    An abbreviation the sentence spells out stands for its words, and it names what the question
+    describes when the question uses one of them: in "Xiaomi's first electric vehicle (EV) model will
+    begin production", "EV" does not answer "What is Xiaomi's first electric car model called?".
+    """
+    if span is None:
+        return False
+    asked = set(keywords(question))
+    spelled = spelled_out(sentence)
+    for word in _SPAN_WORD.findall(sentence[span[0]: span[1]]):
+        if word in spelled:
+            if not asked & set(keywords(" ".join(spelled[word]))):
+                return True
+        elif set(keywords(word) or ([word] if word[0].isdigit() else [])) - asked:  # "2.3", and "7" too
+            return True
+    return False
 
 
 def asks_for_figure(question: str) -> bool:
@@ -130,6 +168,7 @@ class Candidate:
     span_score: float = -20.0  # the reader's confidence in the answer span it found
     probability: float = 0.0  # the decision model's P(this sentence answers the question)
     answer_span: tuple[int, int] | None = None  # characters of record.text the reader points at
+    span_is_new: bool = False  # that span says something the question does not (span_adds_to)
     pages: str = ""  # its chunk's pages (qa.formats.chunk_pages), for documents that have pages
 
     @property
@@ -227,6 +266,7 @@ class SentenceRanker:
             candidate.reader_logit = reading.logit
             candidate.answer_span = reading.span
             candidate.span_score = reading.span_score
+            candidate.span_is_new = span_adds_to(standalone, candidate.record.text, reading.span)
         for candidate, probability in zip(read, self.decision.probabilities(read)):
             candidate.probability = float(probability)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.

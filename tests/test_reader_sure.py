@@ -1,0 +1,89 @@
+"""When the reader is sure: what its answer span must add, and how the hand-fitted rule lets it answer."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qa.decision import DECISION_FILE, HAND_FITTED, Decision, load_decision
+from qa.ranking import Candidate, span_adds_to, spelled_out
+from qa.store import SentenceRecord
+
+FIRST_MODEL = "Chinese smartphone giant Xiaomi's first electric vehicle (EV) model will begin mass production in December."
+LICENCE = ("Xiaomi has been discussing licensing issues with officials at the National Development and Reform "
+           "Commission (NDRC).")
+
+
+def span_of(sentence: str, words: str) -> tuple[int, int]:
+    start = sentence.index(words)
+    return start, start + len(words)
+
+
+def test_a_sentence_spells_out_the_abbreviations_it_defines():
+    assert spelled_out(FIRST_MODEL) == {"EV": ["electric", "vehicle"]}
+    assert spelled_out(LICENCE) == {"NDRC": ["National", "Development", "Reform", "Commission"]}  # "and" skipped
+    assert spelled_out("Shares rose (AP) on Monday.") == {}  # a byline in brackets is not an abbreviation
+    assert spelled_out("The plant (Phase 1) opens in 2024.") == {}
+
+
+@pytest.mark.parametrize(("question", "sentence", "words", "adds"), [
+    # The abbreviation of the question's own "electric … model" names nothing new.
+    ("What is Xiaomi's first electric car model called?", FIRST_MODEL, "EV", False),
+    ("What is Xiaomi's first electric car model called?", FIRST_MODEL, "Xiaomi's first", False),
+    ("When will the first model go into mass production?", FIRST_MODEL, "December", True),
+    ("Which government body has Xiaomi been discussing its car-making licence with?", LICENCE, "NDRC", True),
+    ("Which government body has Xiaomi been discussing its car-making licence with?", LICENCE,
+     "National Development and Reform Commission", True),
+    ("Which government body has Xiaomi been discussing its car-making licence with?", LICENCE, "with", False),
+    ("Since which version has tempfile.mktemp been deprecated?", "Deprecated since version 2.3: Use mkstemp().",
+     "2.3", True),  # a figure is one word, not two digits too short to count
+    ("How many phases?", "The plant will be built in 2 phases.", "2", True),
+    ("How much is 10 billion yuan in dollars?", "It is 10 billion yuan ($1.5 billion).", "10 billion", False),
+])
+def test_an_answer_span_must_say_something_the_question_does_not(question, sentence, words, adds):
+    assert span_adds_to(question, sentence, span_of(sentence, words)) is adds
+
+
+def test_without_a_span_there_is_nothing_new():
+    assert not span_adds_to("Which body?", LICENCE, None)
+
+
+def judged(*, dense: float, logit: float, kind: float = 0.0, span_is_new: bool = True, start: int = 0) -> Candidate:
+    text = "The default tolerance is 1e-09, which assures that the two values are the same within 9 digits."
+    record = SentenceRecord("chunk", "math.html", start, start + len(text), text, np.array([1.0, 0.0], dtype=np.float32))
+    return Candidate(record=record, context=text, context_start=start, published="", previous="", dense=dense,
+                     coverage=0.3, kind=kind, reader_logit=logit, span_is_new=span_is_new)
+
+
+def verdicts(decision: Decision, read: list[Candidate]) -> list[bool]:
+    for found, probability in zip(read, decision.probabilities(read)):
+        found.probability = float(probability)
+    return [decision.accepts(found) for found in read]
+
+
+def test_the_rule_answers_with_a_sentence_the_reader_is_sure_of_when_it_would_refuse():
+    # Cosine 0.66 scores 0.33 under the rule alone: refused, although the reader is sure (logit 3.9).
+    sure = judged(dense=0.66, logit=3.9)
+    assert HAND_FITTED.with_threshold(0.5).rescue_floor == 0.2
+    assert Decision(HAND_FITTED.features, HAND_FITTED.weights, HAND_FITTED.bias, 0.5).probability(sure) < 0.5
+    assert verdicts(HAND_FITTED, [sure]) == [True]
+    assert verdicts(HAND_FITTED, [judged(dense=0.66, logit=2.9)]) == [False]  # the reader is not sure enough
+    assert verdicts(HAND_FITTED, [judged(dense=0.66, logit=3.9, span_is_new=False)]) == [False]  # it points at the question
+    assert verdicts(HAND_FITTED, [judged(dense=0.66, logit=3.9, kind=-1.0)]) == [False]  # no figure for "how much"
+    assert verdicts(HAND_FITTED, [judged(dense=0.50, logit=9.0)]) == [False]  # below the floor: far off topic
+
+
+def test_a_sentence_the_rule_accepts_keeps_the_lead_over_one_only_the_reader_is_sure_of():
+    accepted, sure = judged(dense=0.80, logit=-0.5), judged(dense=0.66, logit=3.9, start=200)
+    probabilities = HAND_FITTED.probabilities([accepted, sure])
+    assert probabilities[0] >= 0.5 > probabilities[1]  # not lifted: the rule answers this question itself
+    rescued = HAND_FITTED.probabilities([judged(dense=0.70, logit=3.9), judged(dense=0.66, logit=5.0, start=200)])
+    assert rescued[0] > rescued[1] >= 0.5  # both lifted, in the rule's order
+
+
+def test_the_rescue_floor_survives_the_decision_file(tmp_path):
+    (tmp_path / DECISION_FILE).write_text(json.dumps(HAND_FITTED.to_json()))
+    assert load_decision(tmp_path) == HAND_FITTED
+    plain = Decision(("dense",), (1.0,), 0.0, 0.5)
+    (tmp_path / DECISION_FILE).write_text(json.dumps({k: v for k, v in plain.to_json().items() if k != "rescue_floor"}))
+    assert load_decision(tmp_path).rescue_floor is None  # decision files written before the rescue
