@@ -40,7 +40,7 @@ DATA ?= ../shared/data
 
 # Floors are what the engine reaches today; they move up, never down. The joint benchmark runs on
 # a fixed sample of the held-out test articles (the full run's figures are in the README).
-EVAL_FLOOR := 0.77
+EVAL_FLOOR := 0.78
 EVAL_MAX_UNANSWERABLE_ANSWERED := 0.05
 JOINT_SAMPLE := 60
 
