@@ -168,7 +168,7 @@ class Candidate:
     span_score: float = -20.0  # the reader's confidence in the answer span it found
     probability: float = 0.0  # the decision model's P(this sentence answers the question)
     answer_span: tuple[int, int] | None = None  # characters of record.text the reader points at
-    span_is_new: bool = False  # that span says something the question does not (span_adds_to)
+    span_is_new: bool = False  # that span says something the question does not (span_adds_to; never a follow-up's)
     pages: str = ""  # its chunk's pages (qa.formats.chunk_pages), for documents that have pages
 
     @property
@@ -262,11 +262,15 @@ class SentenceRanker:
         candidates = candidates_of(question, standalone, question_vectors, passages, sentences, statistics)
         read = candidates[: self.reader_candidates]
         readings = self.reader.read(standalone, [c.record.text for c in read], [c.previous for c in read])
+        # A follow-up is read joined to the question before it, so the reader can be sure of a sentence that
+        # answers that one ("What is lru_cache's default maxsize? What happens if I set it to None?" and the
+        # signature with maxsize=128): no span of a follow-up counts as new.
+        follow_up = standalone != question
         for candidate, reading in zip(read, readings):
             candidate.reader_logit = reading.logit
             candidate.answer_span = reading.span
             candidate.span_score = reading.span_score
-            candidate.span_is_new = span_adds_to(standalone, candidate.record.text, reading.span)
+            candidate.span_is_new = not follow_up and span_adds_to(standalone, candidate.record.text, reading.span)
         for candidate, probability in zip(read, self.decision.probabilities(read)):
             candidate.probability = float(probability)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.

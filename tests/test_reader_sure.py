@@ -87,3 +87,38 @@ def test_the_rescue_floor_survives_the_decision_file(tmp_path):
     plain = Decision(("dense",), (1.0,), 0.0, 0.5)
     (tmp_path / DECISION_FILE).write_text(json.dumps({k: v for k, v in plain.to_json().items() if k != "rescue_floor"}))
     assert load_decision(tmp_path).rescue_floor is None  # decision files written before the rescue
+
+
+class SpanReader:
+    """A deterministic stand-in for the reader: sure of the sentence holding `word`, pointing at that word."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def read(self, question, sentences, contexts):
+        from qa.reader import Reading
+
+        return [Reading(4.0, span_of(s, self.word), 10.0) if self.word in s else Reading(-4.0, None) for s in sentences]
+
+
+def ranked(question: str, standalone: str, word: str) -> Candidate:
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from qa.ranking import SentenceRanker
+    from qa.retrieve import TermStatistics
+
+    text = "The signature is lru_cache(maxsize=128, typed=False) in functools."
+    node = TextNode(id_="c1", text=text, start_char_idx=0, end_char_idx=len(text), metadata={"source": "f.html"})
+    record = SentenceRecord("c1", "f.html", 0, len(text), text, np.array([1.0, 0.0], dtype=np.float32))
+    ranker = SentenceRanker(SpanReader(word), HAND_FITTED, reader_candidates=4)
+    return ranker.rank(question, standalone, np.array([1.0, 0.0], dtype=np.float32), [NodeWithScore(node=node, score=1.0)],
+                       [record], TermStatistics([node])).best
+
+
+def test_the_ranker_marks_a_new_span_but_never_a_follow_ups():
+    default = "What is the default maxsize of lru_cache?"
+    assert ranked(default, default, "128").span_is_new
+    assert not ranked(default, default, "maxsize").span_is_new  # the question's own word
+    follow_up = "What happens if I set it to None?"
+    # Read joined to the question before it, the reader may be sure of that question's answer.
+    assert not ranked(follow_up, f"{default} {follow_up}", "128").span_is_new
