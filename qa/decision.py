@@ -122,12 +122,16 @@ class Decision:
         """P(answers) of a sentence judged on its own (the only one read)."""
         return float(self.probabilities([candidate])[0])
 
-    def order(self, read: Sequence[Candidate]) -> list[Candidate]:
-        """`read` (probabilities set) by probability, the lead first (`pick`)."""
+    def order(self, read: Sequence[Candidate], may_lead: Callable[[Candidate], bool] = lambda c: True
+              ) -> list[Candidate]:
+        """`read` (probabilities set) by probability, the lead first (`pick`), chosen among the accepted
+        sentences that `may_lead` when there are any."""
         ordered = sorted(read, key=lambda c: -c.probability)
-        if ordered:
-            logits = np.array([FEATURES["reader_logit"](c) for c in ordered])
-            ordered.insert(0, ordered.pop(self.pick(np.array([c.probability for c in ordered]), logits)))
+        pool = [c for c in ordered if c.probability >= self.threshold and may_lead(c)] or ordered
+        if pool:
+            logits = np.array([FEATURES["reader_logit"](c) for c in pool])
+            lead = pool[self.pick(np.array([c.probability for c in pool]), logits)]
+            ordered.insert(0, ordered.pop(next(i for i, c in enumerate(ordered) if c is lead)))
         return ordered
 
     def pick(self, probabilities: np.ndarray, logits: np.ndarray) -> int:

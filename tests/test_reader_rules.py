@@ -136,6 +136,27 @@ def test_the_reader_picks_among_the_sentences_the_hand_fitted_rule_accepts(tmp_p
     assert load_decision(tmp_path) == picks
 
 
+def test_a_line_of_an_interactive_session_leads_only_when_no_accepted_prose_can():
+    from qa.ranking import is_session_line
+
+    example = candidate(">>> Account = namedtuple('Account', ['type', 'balance'])", logit=3.6, probability=0.6)
+    definition = candidate("collections.namedtuple(typename, field_names): Returns a new tuple subclass named typename.",
+                           start=100, logit=3.5, probability=0.85)
+    heading = candidate("namedtuple() Factory Function for Tuples with Named Fields", start=200, logit=-0.3,
+                        probability=0.9)
+    picks = Decision(("dense",), (1.0,), 0.0, 0.5, reader_picks=True)
+
+    def prose(c):
+        return not is_session_line(c.record.text)
+
+    assert picks.order([example, definition, heading])[0] is example  # the reader's favourite, code or not
+    assert picks.order([example, definition, heading], prose) == [definition, heading, example]
+    unsure = candidate("Named tuples assign meaning to each position.", start=300, logit=0.0, probability=0.3)
+    assert picks.order([unsure, example], prose)[0] is example  # no accepted prose: the example still answers
+    assert is_session_line("... for i, elem in enumerate(arg):") and is_session_line(">>>")
+    assert not is_session_line("...and then it rose.") and not is_session_line("Use >>> to start a session.")
+
+
 def test_a_sentence_the_reader_thinks_far_less_of_does_not_join():
     amounts = candidate("Xiaomi will invest $10 billion over 10 years.", logit=3.8, probability=0.62)
     again = candidate("Its first phase costs RMB 10 billion.", start=100, logit=1.7, probability=0.61, vector=[0.0, 1.0])
