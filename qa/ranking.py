@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from llama_index.core.schema import NodeWithScore
 
+from qa.leads import may_lead
 from qa.retrieve import TermStatistics, keywords
 from qa.sentences import is_boilerplate
 from qa.store_records import SentenceRecord
@@ -75,15 +76,6 @@ def addresses_the_assistant(sentence: str) -> bool:
 
 
 _ASKS_NAME = re.compile(r"(?i)^\s*(who|whom|whose)\b|\bwhich (company|companies|firm|firms|partner|partners|analyst|brand|outlet)\b")
-
-
-_SESSION_LINE = re.compile(r"^\s*(>>>|\.\.\.)(\s|$)")
-
-
-def is_session_line(sentence: str) -> bool:
-    """A line of an interactive session (">>> Point = namedtuple('Point', ['x', 'y'])"): it shows an answer
-    at work rather than stating it, so it leads an answer only when no accepted sentence of prose can."""
-    return bool(_SESSION_LINE.match(sentence))
 
 
 _ABBREVIATION = re.compile(r"\(([A-Z]{2,6})s?\)")
@@ -283,6 +275,7 @@ class SentenceRanker:
         for candidate, probability in zip(read, self.decision.probabilities(read)):
             candidate.probability = float(probability)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.
-        ordered = self.decision.order(read, lambda c: not is_session_line(c.record.text))
+        accepted = [c for c in read if c.probability >= self.decision.threshold]
+        ordered = self.decision.order(read, may_lead(question, accepted))
         ordered += candidates[self.reader_candidates:]
         return Evidence(question, standalone, ordered, passages)

@@ -137,7 +137,7 @@ def test_the_reader_picks_among_the_sentences_the_hand_fitted_rule_accepts(tmp_p
 
 
 def test_a_line_of_an_interactive_session_leads_only_when_no_accepted_prose_can():
-    from qa.ranking import is_session_line
+    from qa.leads import is_session_line
 
     example = candidate(">>> Account = namedtuple('Account', ['type', 'balance'])", logit=3.6, probability=0.6)
     definition = candidate("collections.namedtuple(typename, field_names): Returns a new tuple subclass named typename.",
@@ -153,8 +153,6 @@ def test_a_line_of_an_interactive_session_leads_only_when_no_accepted_prose_can(
     assert picks.order([example, definition, heading], prose) == [definition, heading, example]
     unsure = candidate("Named tuples assign meaning to each position.", start=300, logit=0.0, probability=0.3)
     assert picks.order([unsure, example], prose)[0] is example  # no accepted prose: the example still answers
-    assert is_session_line("... for i, elem in enumerate(arg):") and is_session_line(">>>")
-    assert not is_session_line("...and then it rose.") and not is_session_line("Use >>> to start a session.")
 
 
 def test_a_sentence_the_reader_thinks_far_less_of_does_not_join():
