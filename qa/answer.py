@@ -12,7 +12,6 @@ sentence of the corpus, so every claim is exactly as strong as its citation.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from qa.decision import log_odds
 from qa.formats import page_at
 from qa.ranking import FIGURE_TOKEN, Candidate, Evidence, asks_for_figure
 from qa.schema import Citation, Dropped
@@ -123,7 +123,7 @@ class ExtractiveAnswerer:
         for candidate in read[1:]:
             if len(chosen) == self.max_sentences:
                 break
-            if _log_odds(candidate) < _log_odds(best) - JOIN_MARGIN:  # not break: the reader may order them
+            if log_odds(candidate.probability) < log_odds(best.probability) - JOIN_MARGIN:  # not break: the reader may order them
                 continue
             if candidate.reader_logit < best.reader_logit - READER_JOIN_MARGIN:
                 continue
@@ -169,11 +169,6 @@ ANSWERERS: dict[str, Callable[[Settings, Reader | None], Answerer]] = {
     "openai": _openai,
     "local": _local,
 }
-
-
-def _log_odds(candidate: Candidate) -> float:
-    p = min(max(candidate.probability, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))
 
 
 def make_citation(number: int, candidate: Candidate, with_answer: bool = False) -> Citation:

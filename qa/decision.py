@@ -113,9 +113,9 @@ class Decision:
         """`probabilities` from one question's FEATURES rows (BASE columns), as training collects them."""
         columns = [ALL_FEATURES.index(name) for name in self.features]
         z = self.bias + feature_matrix(base)[:, columns] @ np.array(self.weights)
-        if self.rescue_floor is not None and len(z) and z.max() < _logit(self.threshold):
-            rescued = (base[:, _SURE] > 0) & (z >= _logit(self.rescue_floor))
-            z = np.where(rescued, z + _logit(self.threshold) - _logit(self.rescue_floor), z)
+        if self.rescue_floor is not None and len(z) and z.max() < log_odds(self.threshold):
+            rescued = (base[:, _SURE] > 0) & (z >= log_odds(self.rescue_floor))
+            z = np.where(rescued, z + log_odds(self.threshold) - log_odds(self.rescue_floor), z)
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
     def probability(self, candidate: Candidate) -> float:
@@ -127,7 +127,7 @@ class Decision:
         """`read` (probabilities set) by probability, the lead first (`pick`), chosen among the accepted
         sentences that `may_lead` when there are any."""
         ordered = sorted(read, key=lambda c: -c.probability)
-        pool = [c for c in ordered if c.probability >= self.threshold and may_lead(c)] or ordered
+        pool = [c for c in ordered if self.accepts(c) and may_lead(c)] or ordered
         if pool:
             logits = np.array([FEATURES["reader_logit"](c) for c in pool])
             lead = pool[self.pick(np.array([c.probability for c in pool]), logits)]
@@ -164,7 +164,8 @@ class Decision:
                    None if floor is None else float(floor))
 
 
-def _logit(probability: float) -> float:
+def log_odds(probability: float) -> float:
+    """log(p / (1 − p)), with p kept off 0 and 1."""
     probability = min(max(probability, 1e-9), 1 - 1e-9)
     return float(np.log(probability / (1.0 - probability)))
 

@@ -275,7 +275,7 @@ class SentenceRanker:
         for candidate, probability in zip(read, self.decision.probabilities(read)):
             candidate.probability = float(probability)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.
-        accepted = [c for c in read if c.probability >= self.decision.threshold]
+        accepted = [c for c in read if self.decision.accepts(c)]
         ordered = self.decision.order(read, may_lead(question, accepted))
         ordered += candidates[self.reader_candidates:]
         return Evidence(question, standalone, ordered, passages)
