@@ -24,6 +24,13 @@ UNREAD_LOGIT = -10.0
 READER_LEAD_MARGIN = 1.0
 KIND_REJECT_LOGIT = -1.0
 READER_SURE_LOGIT = 3.0
+
+
+def _sure_logit(candidate: Candidate) -> float:
+    logit = candidate.own_logit if candidate.own_logit is not None else candidate.reader_logit
+    return UNREAD_LOGIT if logit is None else logit
+
+
 FEATURES: dict[str, Callable[[Candidate], float]] = {
     "reader_logit": lambda c: c.reader_logit if c.reader_logit is not None else UNREAD_LOGIT,
     "dense": lambda c: c.dense,
@@ -37,10 +44,9 @@ FEATURES: dict[str, Callable[[Candidate], float]] = {
     # and the reader does not believe it either.
     "kind_and_reader_reject": lambda c: float(c.kind < 0 and c.reader_logit is not None
                                               and c.reader_logit < KIND_REJECT_LOGIT),
-    # The reader is sure, points at something the question does not already say, and the sentence has
-    # what the question asks for (or the question does not say what it wants).
-    "reader_sure": lambda c: float(c.reader_logit is not None and c.reader_logit >= READER_SURE_LOGIT
-                                   and c.kind >= 0 and c.span_is_new),
+    # The reader is sure (of a follow-up, read in its own words), points at something the question does not
+    # already say, and the sentence has what the question asks for (or the question does not say what it wants).
+    "reader_sure": lambda c: float(_sure_logit(c) >= READER_SURE_LOGIT and c.kind >= 0 and c.span_is_new),
 }
 BASE = list(FEATURES)
 _LOGIT, _DENSE, _SURE = BASE.index("reader_logit"), BASE.index("dense"), BASE.index("reader_sure")

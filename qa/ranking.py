@@ -169,7 +169,9 @@ class Candidate:
     span_score: float = -20.0  # the reader's confidence in the answer span it found
     probability: float = 0.0  # the decision model's P(this sentence answers the question)
     answer_span: tuple[int, int] | None = None  # characters of record.text the reader points at
-    span_is_new: bool = False  # that span says something the question does not (span_adds_to; never a follow-up's)
+    span_is_new: bool = False  # that span says something the question does not (span_adds_to)
+    # A follow-up read in its own words only (None otherwise): what the reader is sure of there is what it asks now.
+    own_logit: float | None = None
     pages: str = ""  # its chunk's pages (qa.formats.chunk_pages), for documents that have pages
 
     @property
@@ -262,16 +264,22 @@ class SentenceRanker:
              sentences: Sequence[SentenceRecord], statistics: TermStatistics) -> Evidence:
         candidates = candidates_of(question, standalone, question_vectors, passages, sentences, statistics)
         read = candidates[: self.reader_candidates]
-        readings = self.reader.read(standalone, [c.record.text for c in read], [c.previous for c in read])
+        texts, contexts = [c.record.text for c in read], [c.previous for c in read]
+        readings = self.reader.read(standalone, texts, contexts)
         # A follow-up is read joined to the question before it, so the reader can be sure of a sentence that
         # answers that one ("What is lru_cache's default maxsize? What happens if I set it to None?" and the
-        # signature with maxsize=128): no span of a follow-up counts as new.
+        # signature with maxsize=128). Whether it is sure, and of what, is judged on the follow-up's own words
+        # ("If maxsize is set to None, the LRU feature is disabled…"); the joined reading still ranks.
         follow_up = standalone != question
-        for candidate, reading in zip(read, readings):
+        own = self.reader.read(question, texts, contexts) if follow_up and read else [None] * len(read)
+        for candidate, reading, own_reading in zip(read, readings, own):
             candidate.reader_logit = reading.logit
             candidate.answer_span = reading.span
             candidate.span_score = reading.span_score
-            candidate.span_is_new = not follow_up and span_adds_to(standalone, candidate.record.text, reading.span)
+            sure_of = own_reading or reading
+            candidate.own_logit = own_reading.logit if own_reading else None
+            candidate.span_is_new = span_adds_to(question if own_reading else standalone, candidate.record.text,
+                                                 sure_of.span)
         for candidate, probability in zip(read, self.decision.probabilities(read)):
             candidate.probability = float(probability)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from qa.decision import DECISION_FILE, HAND_FITTED, Decision, load_decision
+from qa.decision import DECISION_FILE, FEATURES, HAND_FITTED, Decision, load_decision
 from qa.ranking import Candidate, span_adds_to, spelled_out
 from qa.store import SentenceRecord
 
@@ -90,35 +90,57 @@ def test_the_rescue_floor_survives_the_decision_file(tmp_path):
 
 
 class SpanReader:
-    """A deterministic stand-in for the reader: sure of the sentence holding `word`, pointing at that word."""
+    """A deterministic stand-in for the reader: sure of the sentence holding the word it looks for in a question,
+    pointing at that word; unsure of everything when it looks for nothing."""
 
-    def __init__(self, word: str) -> None:
+    def __init__(self, word: str | None, **by_question: str | None) -> None:
         self.word = word
+        self.by_question = by_question
 
     def read(self, question, sentences, contexts):
         from qa.reader import Reading
 
-        return [Reading(4.0, span_of(s, self.word), 10.0) if self.word in s else Reading(-4.0, None) for s in sentences]
+        word = self.by_question.get(question, self.word)
+        return [Reading(4.0, span_of(s, word), 10.0) if word and word in s else Reading(-4.0, None) for s in sentences]
 
 
-def ranked(question: str, standalone: str, word: str) -> Candidate:
+SIGNATURE = "The signature is lru_cache(maxsize=128, typed=False) in functools."
+
+
+def ranked(question: str, standalone: str, reader: SpanReader, text: str = SIGNATURE) -> Candidate:
     from llama_index.core.schema import NodeWithScore, TextNode
 
     from qa.ranking import SentenceRanker
     from qa.retrieve import TermStatistics
 
-    text = "The signature is lru_cache(maxsize=128, typed=False) in functools."
     node = TextNode(id_="c1", text=text, start_char_idx=0, end_char_idx=len(text), metadata={"source": "f.html"})
     record = SentenceRecord("c1", "f.html", 0, len(text), text, np.array([1.0, 0.0], dtype=np.float32))
-    ranker = SentenceRanker(SpanReader(word), HAND_FITTED, reader_candidates=4)
+    ranker = SentenceRanker(reader, HAND_FITTED, reader_candidates=4)
     return ranker.rank(question, standalone, np.array([1.0, 0.0], dtype=np.float32), [NodeWithScore(node=node, score=1.0)],
                        [record], TermStatistics([node])).best
 
 
-def test_the_ranker_marks_a_new_span_but_never_a_follow_ups():
+def test_the_ranker_marks_a_span_that_says_something_new():
     default = "What is the default maxsize of lru_cache?"
-    assert ranked(default, default, "128").span_is_new
-    assert not ranked(default, default, "maxsize").span_is_new  # the question's own word
+    candidate = ranked(default, default, SpanReader("128"))
+    assert candidate.span_is_new and candidate.own_logit is None  # a question on its own is read once
+    assert not ranked(default, default, SpanReader("maxsize")).span_is_new  # the question's own word
+
+
+def test_the_reader_is_sure_of_a_follow_up_only_reading_its_own_words():
+    default = "What is the default maxsize of lru_cache?"
     follow_up = "What happens if I set it to None?"
-    # Read joined to the question before it, the reader may be sure of that question's answer.
-    assert not ranked(follow_up, f"{default} {follow_up}", "128").span_is_new
+    # Read joined to the question before it, the reader is sure of that question's answer (128); read in the
+    # follow-up's own words it is not: it is not sure.
+    answers_the_earlier_one = SpanReader(None, **{f"{default} {follow_up}": "128"})
+    candidate = ranked(follow_up, f"{default} {follow_up}", answers_the_earlier_one)
+    assert candidate.reader_logit == 4.0 and candidate.own_logit == -4.0
+    assert FEATURES["reader_sure"](candidate) == 0.0
+    # Sure in the follow-up's own words, pointing at what it does not say: sure, though the joined reading is not.
+    disabled = "If maxsize is set to None, the LRU feature is disabled and the cache can grow without bound."
+    sure_alone = SpanReader(None, **{follow_up: "the LRU feature is disabled"})
+    candidate = ranked(follow_up, f"{default} {follow_up}", sure_alone, disabled)
+    assert candidate.reader_logit == -4.0 and candidate.own_logit == 4.0 and candidate.span_is_new
+    assert FEATURES["reader_sure"](candidate) == 1.0
+    # Sure alone, but of the follow-up's own word: nothing new.
+    assert not ranked(follow_up, f"{default} {follow_up}", SpanReader(None, **{follow_up: "None"}), disabled).span_is_new
