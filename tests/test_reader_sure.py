@@ -48,11 +48,12 @@ def test_without_a_span_there_is_nothing_new():
     assert not span_adds_to("Which body?", LICENCE, None)
 
 
-def judged(*, dense: float, logit: float, kind: float = 0.0, span_is_new: bool = True, start: int = 0) -> Candidate:
+def judged(*, dense: float, logit: float, kind: float = 0.0, span_is_new: bool = True, start: int = 0,
+           coverage: float = 0.3) -> Candidate:
     text = "The default tolerance is 1e-09, which assures that the two values are the same within 9 digits."
     record = SentenceRecord("chunk", "math.html", start, start + len(text), text, np.array([1.0, 0.0], dtype=np.float32))
     return Candidate(record=record, context=text, context_start=start, published="", previous="", dense=dense,
-                     coverage=0.3, kind=kind, reader_logit=logit, span_is_new=span_is_new)
+                     coverage=coverage, kind=kind, reader_logit=logit, span_is_new=span_is_new)
 
 
 def verdicts(decision: Decision, read: list[Candidate]) -> list[bool]:
@@ -71,6 +72,19 @@ def test_the_rule_answers_with_a_sentence_the_reader_is_sure_of_when_it_would_re
     assert verdicts(HAND_FITTED, [judged(dense=0.66, logit=3.9, span_is_new=False)]) == [False]  # it points at the question
     assert verdicts(HAND_FITTED, [judged(dense=0.66, logit=3.9, kind=-1.0)]) == [False]  # no figure for "how much"
     assert verdicts(HAND_FITTED, [judged(dense=0.50, logit=9.0)]) == [False]  # below the floor: far off topic
+
+
+def test_a_sure_sentence_holding_half_the_question_s_words_is_rescued_however_low_its_cosine():
+    # "Where did the meeting take place?" and "While that meeting took place in London, …": cosine 0.25 (the
+    # rule scores it far below the floor), but it holds most of the question's weighted words.
+    assert verdicts(HAND_FITTED, [judged(dense=0.25, logit=5.5, coverage=0.78)]) == [True]
+    assert verdicts(HAND_FITTED, [judged(dense=0.25, logit=5.5, coverage=0.49)]) == [False]  # off topic, for all it knows
+    assert verdicts(HAND_FITTED, [judged(dense=0.25, logit=2.9, coverage=0.78)]) == [False]  # the reader is not sure
+    assert verdicts(HAND_FITTED, [judged(dense=0.25, logit=5.5, coverage=0.78, span_is_new=False)]) == [False]
+    # Lifted to the threshold, it stays behind a sure sentence the rule scores higher.
+    low, high = judged(dense=0.25, logit=5.5, coverage=0.78), judged(dense=0.66, logit=3.9, start=200)
+    probabilities = HAND_FITTED.probabilities([low, high])
+    assert probabilities[1] > probabilities[0] >= 0.5
 
 
 def test_a_sentence_the_rule_accepts_keeps_the_lead_over_one_only_the_reader_is_sure_of():
