@@ -1,9 +1,13 @@
 """The eval's metric functions on hand-made answers: each test fails if its metric breaks."""
 
+from dataclasses import replace
+
 import pytest
 
 from qa.evaluation.gold import Evidence, GoldItem, GoldSpan
 from qa.evaluation.metrics import (
+    SetCounts,
+    accuracy_by_set,
     contains_any,
     file_retrieval,
     marked_sentences,
@@ -158,3 +162,38 @@ def test_refusal_precision_needs_unanswerable_questions():
     summary = summarize([item()], scores, answers, [0.01])
     assert summary["refusal_precision"] is None and summary["refusal_recall"] is None
     assert summary["refused_answerable"] == 1
+
+
+def test_a_pooled_benchmark_is_counted_set_by_set():
+    right = Answer(text="Xiaomi is negotiating with BAIC Group. [1]", citations=[citation(1, GOLD_QUOTE)])
+    refused = Answer(text=REFUSAL, refused=True)
+    items = [item(id="nyt-1"), item(id="nyt-2"), item(id="amazon_reviews-1"),
+             replace(UNANSWERABLE, id="nyt-3"), replace(UNANSWERABLE, id="amazon_reviews-2")]
+    answers = [right, refused, right, refused, right]
+    scores = [score_item(i, a, [GOLD] if i.evidence else []) for i, a in zip(items, answers)]
+    assert accuracy_by_set(items, scores, answers) == {
+        "amazon_reviews": SetCounts(right=1, answerable=1, answered=1, unanswerable=1),
+        "nyt": SetCounts(right=1, answerable=2, answered=0, unanswerable=1),
+    }
+    # A gold file's ids share one prefix ("seeds-001"): no sets to tell apart.
+    assert accuracy_by_set([item(id="seeds-001"), item(id="seeds-002")], scores[:2], answers[:2]) == {}
+
+
+def test_the_report_shows_each_set_of_a_pooled_benchmark_beside_each_system():
+    from types import SimpleNamespace
+
+    from qa.evaluation.report import set_table
+    from qa.evaluation.run import SystemRun
+
+    items = [item(id="nyt-1"), item(id="new_wiki-1"), replace(UNANSWERABLE, id="nyt-2")]
+    ours, theirs = SystemRun("qa", items), SystemRun("baseline", items)
+    right = Answer(text="Xiaomi is negotiating with BAIC Group. [1]", citations=[citation(1, GOLD_QUOTE)])
+    refused = Answer(text=REFUSAL, refused=True)
+    for system, answers in ((ours, [right, refused, refused]), (theirs, [right, right, right])):
+        for i, a in zip(items, answers):
+            system.add(a, score_item(i, a, [GOLD] if i.evidence else []), 0.01)
+    table = set_table(SimpleNamespace(systems=[ours, theirs])).splitlines()
+    assert table[0] == ("| set | qa: answerable right | qa: unanswerable answered | baseline: answerable right | "
+                        "baseline: unanswerable answered |")
+    assert table[2] == "| new_wiki | 0/1 (0.0%) | 0/0 (n/a) | 1/1 (100.0%) | 0/0 (n/a) |"
+    assert table[3] == "| nyt | 1/1 (100.0%) | 0/1 (0.0%) | 1/1 (100.0%) | 1/1 (100.0%) |"

@@ -212,3 +212,35 @@ def accuracy_by_kind(items: Sequence[GoldItem], scores: Sequence[ItemScore]) -> 
         correct, total = counts.get(item.kind, (0, 0))
         counts[item.kind] = (correct + score.correct, total + 1)
     return counts
+
+
+@dataclass(frozen=True)
+class SetCounts:
+    """One question set of a benchmark that pools several (the joint benchmark's nyt, amazon_reviews, new_wiki)."""
+
+    right: int  # answerable questions answered correctly
+    answerable: int
+    answered: int  # unanswerable questions answered
+    unanswerable: int
+
+
+def question_set(item: GoldItem) -> str:
+    """The set an item comes from, named by its id's prefix ("nyt-5d70…" is from nyt)."""
+    return item.id.split("-", 1)[0]
+
+
+def accuracy_by_set(items: Sequence[GoldItem], scores: Sequence[ItemScore],
+                    answers: Sequence[Answer]) -> dict[str, SetCounts]:
+    """Per question set, sorted by name; empty when the items all come from one set (a gold file)."""
+    if len({question_set(item) for item in items}) < 2:
+        return {}
+    counts: dict[str, list[int]] = {}
+    for item, score, answer in zip(items, scores, answers):
+        tally = counts.setdefault(question_set(item), [0, 0, 0, 0])
+        if item.answerable:
+            tally[0] += score.correct
+            tally[1] += 1
+        else:
+            tally[2] += not answer.refused
+            tally[3] += 1
+    return {name: SetCounts(*tally) for name, tally in sorted(counts.items())}

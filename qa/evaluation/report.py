@@ -52,6 +52,10 @@ def _format(value: float | int | None, kind: str) -> str:
     return {"%": f"{value:.1%}", "n": f"{value}", "ms": f"{value:.0f} ms", "f": f"{value:.3f}"}[kind]
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({_format(part / whole if whole else None, '%')})"
+
+
 def summary_table(run: DatasetRun) -> str:
     """Every metric, one column per system."""
     summaries = [system.summary() for system in run.systems]
@@ -69,6 +73,19 @@ def kind_table(run: DatasetRun) -> str:
     for kind, (_, total) in counts[0].items():
         cells = [f"{c[kind][0]}/{total} ({c[kind][0] / total:.0%})" for c in counts]
         lines.append(f"| {kind} | {total} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def set_table(run: DatasetRun) -> str:
+    """A pooled benchmark's sets side by side: they differ more than any average shows (README)."""
+    counts = [system.by_set() for system in run.systems]
+    lines = ["| set | " + " | ".join(f"{s.name}: answerable right | {s.name}: unanswerable answered"
+                                      for s in run.systems) + " |",
+             "|---|" + "---:|---:|" * len(run.systems)]
+    for name in counts[0]:
+        cells = [cell for by_set in counts for cell in (_share(by_set[name].right, by_set[name].answerable),
+                                                         _share(by_set[name].answered, by_set[name].unanswerable))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -143,8 +160,10 @@ def dataset_section(run: DatasetRun, out_dir: Path, secondary: bool, suggested: 
     if run.outcomes is not None:
         plots["precision against coverage"] = f"{label}-precision-coverage.png"
         plot_precision_coverage(run, out_dir / plots["precision against coverage"], run.engine_threshold)
-    parts += ["### Summary", summary_table(run), "### Accuracy by question kind", kind_table(run),
-              *(f"![{title}]({file})" for title, file in plots.items())]
+    parts += ["### Summary", summary_table(run), "### Accuracy by question kind", kind_table(run)]
+    if run.ours.by_set():
+        parts += ["### By question set", set_table(run)]
+    parts += [f"![{title}]({file})" for title, file in plots.items()]
     if run.outcomes is not None and suggested is not None:
         calibration = calibration_section(run, suggested)
         if secondary:
@@ -211,6 +230,7 @@ def write_results(runs: list[DatasetRun], out_dir: Path) -> Path:
                     system.name: {
                         "summary": system.summary(),
                         "accuracy_by_kind": {k: {"correct": c, "total": t} for k, (c, t) in system.by_kind().items()},
+                        "by_set": {name: asdict(counts) for name, counts in system.by_set().items()},
                         "items": [item_record(*row) for row in
                                   zip(system.items, system.answers, system.scores, system.latencies)],
                     }

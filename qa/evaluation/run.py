@@ -22,7 +22,16 @@ from qa.engine import Engine
 from qa.evaluation.baseline import LlamaIndexBaseline
 from qa.evaluation.calibrate import Outcome
 from qa.evaluation.gold import GoldItem, locate_evidence
-from qa.evaluation.metrics import ItemScore, accuracy_by_kind, file_of, is_correct, score_item, summarize
+from qa.evaluation.metrics import (
+    ItemScore,
+    SetCounts,
+    accuracy_by_kind,
+    accuracy_by_set,
+    file_of,
+    is_correct,
+    score_item,
+    summarize,
+)
 from qa.schema import Answer, QAError
 
 OURS, BASELINE = "qa", "llama-index baseline"
@@ -57,6 +66,9 @@ class SystemRun:
 
     def by_kind(self) -> dict[str, tuple[int, int]]:
         return accuracy_by_kind(self.items, self.scores)
+
+    def by_set(self) -> dict[str, SetCounts]:
+        return accuracy_by_set(self.items, self.scores, self.answers)
 
 
 @dataclass
