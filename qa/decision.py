@@ -25,8 +25,8 @@ READER_LEAD_MARGIN = 1.0
 KIND_REJECT_LOGIT = -1.0
 READER_SURE_LOGIT = 3.0
 # A sentence holding half the question's weighted rarer words is on its topic, however low its cosine: in news
-# prose a sentence's late-chunked vector can sit far from the question ("While that meeting took place in London,
-# Vitaly Mutko, Russia's minister of sport…" has cosine 0.25 with "Where did the meeting take place?").
+# prose the embedding can put a sentence far from the question ("While that meeting took place in London, Vitaly
+# Mutko, Russia's minister of sports…" has cosine 0.25 with "Where did the meeting take place?", 0.23 embedded alone).
 RESCUE_COVERAGE = 0.5
 
 
