@@ -125,10 +125,11 @@ class Decision:
         """`probabilities` from one question's FEATURES rows (BASE columns), as training collects them."""
         columns = [ALL_FEATURES.index(name) for name in self.features]
         z = self.bias + feature_matrix(base)[:, columns] @ np.array(self.weights)
-        if self.rescue_floor is not None and len(z) and z.max() < log_odds(self.threshold):
-            on_topic = (z >= log_odds(self.rescue_floor)) | (base[:, _COVERAGE] >= RESCUE_COVERAGE)
-            lifted = np.maximum(z + log_odds(self.threshold) - log_odds(self.rescue_floor), log_odds(self.threshold))
-            z = np.where((base[:, _SURE] > 0) & on_topic, lifted, z)
+        threshold = log_odds(self.threshold)
+        if self.rescue_floor is not None and len(z) and z.max() < threshold:
+            floor = log_odds(self.rescue_floor)
+            on_topic = (z >= floor) | (base[:, _COVERAGE] >= RESCUE_COVERAGE)
+            z = np.where((base[:, _SURE] > 0) & on_topic, np.maximum(z + threshold - floor, threshold), z)
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
     def probability(self, candidate: Candidate) -> float:

@@ -276,10 +276,9 @@ class SentenceRanker:
             candidate.reader_logit = reading.logit
             candidate.answer_span = reading.span
             candidate.span_score = reading.span_score
-            sure_of = own_reading or reading
+            asked, sure_of = (question, own_reading) if own_reading else (standalone, reading)
             candidate.own_logit = own_reading.logit if own_reading else None
-            candidate.span_is_new = span_adds_to(question if own_reading else standalone, candidate.record.text,
-                                                 sure_of.span)
+            candidate.span_is_new = span_adds_to(asked, candidate.record.text, sure_of.span)
         for candidate, probability in zip(read, self.decision.probabilities(read)):
             candidate.probability = float(probability)
         # Unread candidates keep probability 0 and their prefilter order, behind every read one.
