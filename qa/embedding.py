@@ -108,15 +108,9 @@ class MiniLMEmbedding(BaseEmbedding):
             tokens, mask, offsets = self._run([texts[i] for i in batch])
             chunk_vectors[batch] = _mean(tokens, mask.astype(bool))
             for row, index in enumerate(batch):
-                vectors = np.zeros((len(sentences[index]), self.dimension), dtype=np.float32)
-                starts, ends = offsets[row, :, 0], offsets[row, :, 1]
-                for number, span in enumerate(sentences[index]):
-                    inside = (ends > starts) & (starts >= span.start) & (ends <= span.end)
-                    if inside.any():
-                        vectors[number] = tokens[row][inside].mean(axis=0)
-                    else:
-                        cut_off.append((index, number))
+                vectors, missing = _span_means(tokens[row], offsets[row], sentences[index])
                 sentence_vectors[index] = vectors
+                cut_off.extend((index, number) for number in missing)
             done += len(batch)
             if on_batch:
                 on_batch(done)
@@ -125,6 +119,20 @@ class MiniLMEmbedding(BaseEmbedding):
             for (index, number), vector in zip(cut_off, alone):
                 sentence_vectors[index][number] = vector
         return _unit(chunk_vectors), [_unit(vectors) for vectors in sentence_vectors]
+
+
+def _span_means(tokens: np.ndarray, offsets: np.ndarray, spans: Sequence[Span]) -> tuple[np.ndarray, list[int]]:
+    """Per span, the mean of the token vectors that lie inside it, and the spans no token lies in
+    (cut off by the length limit). Padding and special tokens have empty offsets and count nowhere."""
+    if not spans:
+        return np.zeros((0, tokens.shape[1]), dtype=np.float32), []
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    span_starts = np.array([span.start for span in spans])[:, None]
+    span_ends = np.array([span.end for span in spans])[:, None]
+    inside = ((ends > starts) & (starts >= span_starts) & (ends <= span_ends)).astype(np.float32)
+    counts = inside.sum(axis=1)
+    vectors = (inside @ tokens) / np.maximum(counts, 1)[:, None]
+    return vectors.astype(np.float32), [int(number) for number in np.flatnonzero(counts == 0)]
 
 
 def _mean(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -41,3 +41,17 @@ def test_sentences_past_the_model_limit_are_embedded_on_their_own(embedder):
     spans = sentence_spans(text)
     _, sentences = embedder.embed_chunks([text], [spans])
     assert np.abs(sentences[0][-1] - embedder.encode([tail])[0]).max() < 1e-5
+
+
+def test_a_span_vector_is_the_mean_of_the_tokens_inside_it():
+    from qa.embedding import _span_means
+    from qa.sentences import Span
+
+    tokens = np.array([[9.0, 9.0], [1.0, 3.0], [3.0, 5.0], [5.0, 1.0], [9.0, 9.0], [7.0, 7.0]], dtype=np.float32)
+    # [CLS], "ab", "cd" | "ef", [SEP], padding: special tokens and padding have empty offsets
+    offsets = np.array([[0, 0], [0, 2], [3, 5], [6, 8], [0, 0], [0, 0]])
+    spans = [Span(0, 5), Span(6, 8), Span(9, 12)]  # "ab cd", "ef", "ghi"
+    vectors, cut_off = _span_means(tokens, offsets, spans)
+    assert vectors[:2].tolist() == [[2.0, 4.0], [5.0, 1.0]]
+    assert cut_off == [2]  # no token of "ghi" reached the model
+    assert _span_means(tokens, offsets, [])[0].shape == (0, 2)

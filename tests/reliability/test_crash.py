@@ -24,14 +24,15 @@ SEEDS = ROOT / "seeds"
 KILLS = 20
 QUESTIONS = ["Which battery suppliers did Xiaomi pick?", "When was the Skerry lighthouse built?",
              "How many ships did the harbour of Port 3 handle?"]
-# How often a run passes each point: the update to version B writes 4 files, 72 chunks (2 batches of
-# 64) and removes one; a rebuild writes 8 files, 218 chunks (4 batches) and swaps.
+# How often a run passes each point: with model batches of 2 (writes of 64 chunks), the update to
+# version B writes 4 files, 72 chunks (2 writes) and removes one; a rebuild writes 8 files, 218 chunks
+# (4 writes) and swaps.
 UPDATE = {"parse": 4, "embed": 2, "write": 2, "finish": 4, "remove": 1, "commit": 1}
 REBUILD = {"parse": 8, "embed": 4, "write": 4, "finish": 8, "commit": 1, "swapped": 1}
 
 def settings_for(root: Path) -> Settings:
     return Settings(corpus_dir=root / "corpus", index_dir=root / "index", chunk_size=32, chunk_overlap=0,
-                    embed_batch_size=4)
+                    embed_batch_size=2)
 
 
 def write_version_a(corpus: Path) -> None:
@@ -72,7 +73,7 @@ def snapshot(engine: Engine) -> dict:
 def kill_during(settings: Settings, point: str, count: int, rebuild: bool) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QA_CORPUS_DIR": str(settings.corpus_dir),
            "QA_INDEX_DIR": str(settings.index_dir), "QA_CHUNK_SIZE": "32", "QA_CHUNK_OVERLAP": "0",
-           "QA_EMBED_BATCH_SIZE": "4", "QA_TEST_KILL_AT": f"{point}:{count}"}
+           "QA_EMBED_BATCH_SIZE": "2", "QA_TEST_KILL_AT": f"{point}:{count}"}
     command = [sys.executable, "-m", "qa", "ingest", *(["--rebuild"] if rebuild else [])]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode in (0, -signal.SIGKILL), done.stdout + done.stderr
