@@ -42,7 +42,9 @@ from qa.store_writer import StoreWriter
 log = logging.getLogger(__name__)
 # progress(done, total, unit): "files" while reading the folder, then "chunks" while embedding.
 Progress = Callable[[int, int, str], None]
-PUBLISH_SECONDS = 2.0  # other processes see finished files at least this often during a long ingest
+# During a long ingest, files finished by a write of chunks are published to other processes, at most
+# this often (a publish sends every process sharing the index to reload it).
+PUBLISH_SECONDS = 2.0
 
 
 class IngestBusy(QAError):
