@@ -162,6 +162,8 @@ class Reader:
             )
         base_folder = base_folder or model_folder()
         self.manifest = manifest
+        # Read pairs at the length the model was trained at: a longer window gives it context it never learned from.
+        self.max_length = int(manifest.get("max_length", MAX_LENGTH))
         self.tokenizer = AutoTokenizer.from_pretrained(base_folder, local_files_only=True)
         network = build_network(base_folder)
         state = {name: tensor.float() for name, tensor in load_file(str(weights)).items()}
@@ -180,7 +182,7 @@ class Reader:
         """One Reading per sentence; spans index the sentence as given."""
         if not sentences:
             return []
-        batch, offsets = encode_pairs(self.tokenizer, [question] * len(sentences), sentences, contexts)
+        batch, offsets = encode_pairs(self.tokenizer, [question] * len(sentences), sentences, contexts, self.max_length)
         with self._torch.inference_mode():
             logits, starts, ends = (t.numpy() for t in self.network(**batch))
         readings = []

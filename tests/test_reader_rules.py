@@ -223,6 +223,31 @@ def test_damaged_or_missing_weights_are_refused_at_load(tmp_path):
         Reader(model)
 
 
+def test_the_reader_reads_pairs_at_the_length_it_was_trained_at(tmp_path, monkeypatch):
+    import qa.reader
+
+    model = tmp_path / "reader"
+    shutil.copytree(default_model_dir(), model)
+    manifest = json.loads((model / MANIFEST_FILE).read_text())
+    manifest["max_length"] = 24
+    (model / MANIFEST_FILE).write_text(json.dumps(manifest))
+    widths = []
+
+    def recording(*args):
+        batch, offsets = real(*args)
+        widths.append(batch["input_ids"].shape[1])
+        return batch, offsets
+
+    real = qa.reader.encode_pairs
+    monkeypatch.setattr(qa.reader, "encode_pairs", recording)
+    long_context = "The new ferry entered service in May after two years of delays and a long legal dispute."
+    Reader(model).read("How many passengers will it carry?", ["It will carry 300 passengers a day."], [long_context])
+    del manifest["max_length"]  # a reader from before the manifest said: the length all of them were trained at
+    (model / MANIFEST_FILE).write_text(json.dumps(manifest))
+    Reader(model).read("How many passengers will it carry?", ["It will carry 300 passengers a day."], [" ".join([long_context] * 6)])
+    assert widths == [24, 80]
+
+
 class KeywordReader:
     """A deterministic stand-in for the cross-encoder: answers when the sentence holds the marked word."""
 

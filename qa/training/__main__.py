@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=default_model_dir(), help="where the model is written")
     parser.add_argument("--work", type=Path, default=Path("build/train"), help="scratch folder (indexes, corpora)")
     parser.add_argument("--max-pairs", type=int, default=TrainConfig.max_pairs, help="training pairs used")
+    parser.add_argument("--max-length", type=int, default=TrainConfig.max_length,
+                        help="tokens of question + sentence + context the reader is trained (and then reads) at")
     parser.add_argument("--skip-finetune", action="store_true", help="keep the weights in --out, only calibrate")
     parser.add_argument("--reuse-rows", action="store_true",
                         help="refit the decision on the rows the last run read (same reader), without reading again")
@@ -60,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     files = squad_files(args.data)
     started = time.time()
+    config = TrainConfig(max_pairs=args.max_pairs, max_length=args.max_length)
     if not args.skip_finetune:
-        finetune(args.data, args.out, TrainConfig(max_pairs=args.max_pairs))
+        finetune(args.data, args.out, config)
     # The engine needs a decision to start; the reader's own logit stands in until calibration replaces it.
     provisional = Decision(("reader_logit",), (1.0,), 0.0, 0.5)
     (args.out / DECISION_FILE).write_text(json.dumps(provisional.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -75,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "threshold": c.decision.threshold if c.decision else 0.542} for c in comparisons]}
     (args.out / DECISION_FILE).write_text(json.dumps(decision, indent=2) + "\n", encoding="utf-8")
     manifest = json.loads((args.out / MANIFEST_FILE).read_text(encoding="utf-8"))
-    write_card(args.out, manifest, comparisons, len(dev_items), len(test_items),
-               {f.name: getattr(TrainConfig(max_pairs=args.max_pairs), f.name) for f in fields(TrainConfig)})
+    trained_with = manifest.get("train_config") or {f.name: getattr(config, f.name) for f in fields(TrainConfig)}
+    write_card(args.out, manifest, comparisons, len(dev_items), len(test_items), trained_with)
     print(f"Reader written to {args.out} in {time.time() - started:.0f} s")
     for c in comparisons:
         print(f"{c.variant:32s} test: accuracy {c.test['answerable_accuracy']:.1%}, "
