@@ -242,7 +242,7 @@ def test_the_reader_reads_pairs_at_the_length_it_was_trained_at(tmp_path, monkey
     monkeypatch.setattr(qa.reader, "encode_pairs", recording)
     long_context = "The new ferry entered service in May after two years of delays and a long legal dispute."
     Reader(model).read("How many passengers will it carry?", ["It will carry 300 passengers a day."], [long_context])
-    del manifest["max_length"]  # a reader from before the manifest said: the length all of them were trained at
+    del manifest["max_length"]  # a manifest that does not say: 80, the length every earlier reader was trained at
     (model / MANIFEST_FILE).write_text(json.dumps(manifest))
     Reader(model).read("How many passengers will it carry?", ["It will carry 300 passengers a day."], [" ".join([long_context] * 6)])
     assert widths == [24, 80]
