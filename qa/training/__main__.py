@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work", type=Path, default=Path("build/train"), help="scratch folder (indexes, corpora)")
     parser.add_argument("--max-pairs", type=int, default=TrainConfig.max_pairs, help="training pairs used")
     parser.add_argument("--max-length", type=int, default=TrainConfig.max_length,
-                        help="tokens of question + sentence + context the reader is trained (and then reads) at")
+                        help="tokens of question + sentence + context the reader is trained (and then reads) at; "
+                             "with --skip-finetune the length in --out's manifest holds")
     parser.add_argument("--skip-finetune", action="store_true", help="keep the weights in --out, only calibrate")
     parser.add_argument("--reuse-rows", action="store_true",
                         help="refit the decision on the rows the last run read (same reader), without reading again")
