@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, default=TrainConfig.max_length,
                         help="tokens of question + sentence + context the reader is trained (and then reads) at; "
                              "with --skip-finetune the length in --out's manifest holds")
+    parser.add_argument("--api-questions", action="store_true",
+                        help="also train on qa/training/api_questions.json (tried, not shipped: see README)")
     parser.add_argument("--skip-finetune", action="store_true", help="keep the weights in --out, only calibrate")
     parser.add_argument("--reuse-rows", action="store_true",
                         help="refit the decision on the rows the last run read (same reader), without reading again")
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     files = squad_files(args.data)
     started = time.time()
-    config = TrainConfig(max_pairs=args.max_pairs, max_length=args.max_length)
+    config = TrainConfig(max_pairs=args.max_pairs, max_length=args.max_length, api_questions=args.api_questions)
     if not args.skip_finetune:
         finetune(args.data, args.out, config)
     # The engine needs a decision to start; the reader's own logit stands in until calibration replaces it.

@@ -21,6 +21,15 @@ def comparison_table(comparisons: list[Comparison]) -> str:
     return "\n".join(lines)
 
 
+def api_questions_line(manifest: dict[str, Any]) -> str:
+    count = manifest.get("api_questions", 0)
+    if not count:
+        return ""
+    return (f"- {count:,} questions about the API documentation of third-party Python packages (a function's\n"
+            "  name or a default in its signature), written by Qwen2.5-Coder-1.5B over their docstrings\n"
+            "  (qa/training/api_questions.py, `qa/training/api_questions.json`): train data only.\n")
+
+
 def write_card(out: Path, manifest: dict[str, Any], comparisons: list[Comparison], dev_questions: int,
                test_questions: int, config: dict[str, Any]) -> Path:
     chosen = next(c for c in comparisons if c.variant == CHOSEN)
@@ -40,7 +49,7 @@ seeds gold set this decision refuses far more answerable questions (the README h
 ## Data
 - SQuAD-Shifts nyt, amazon reviews and new_wiki (CC BY 4.0), split by article with a fixed
   seed (qa/evaluation/squad.py `split_articles`): 80% train, 10% dev, 10% test.
-- Training groups from the train articles ({manifest['train_questions']:,} questions):
+{api_questions_line(manifest)}- Training groups from the train articles ({manifest['train_questions']:,} questions):
   {manifest['train_positives']:,} questions with their groups, {manifest['train_pairs']:,} pairs. Each group: the
   sentence that holds an accepted answer whole, then its negatives: the sentence after it,
   another sentence of the same paragraph, and the best BM25 matches outside the paragraph (one

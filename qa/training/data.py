@@ -13,6 +13,7 @@ Sentences are cut by the engine's own splitter, so training sees what the engine
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from qa.sentences import is_boilerplate, sentence_spans
 
 SQUAD_FILES = ("squad_shifts_nyt/nyt_v1.0.json", "squad_shifts_amazon/amazon_reviews_v1.0.json",
                "squad_shifts_new_wiki/new_wiki_v1.0.json")
+# Questions about API documentation written by a local model (qa/training/api_questions.py), train-only.
+API_QUESTIONS_FILE = Path(__file__).with_name("api_questions.json")
 MIN_WORDS = 4  # the engine never quotes shorter sentences
 
 
@@ -57,15 +60,23 @@ def squad_files(data_dir: Path) -> list[Path]:
     return files
 
 
-def load_split(data_dir: Path, split: str) -> tuple[list[Sentence], list[Question], dict[tuple[str, int], list[tuple[int, int]]]]:
-    """Sentences and answerable questions of one split, and each paragraph's sentence spans."""
+def load_split(data_dir: Path, split: str, extra_train: Sequence[Path] = ()
+               ) -> tuple[list[Sentence], list[Question], dict[tuple[str, int], list[tuple[int, int]]]]:
+    """Sentences and answerable questions of one split, and each paragraph's sentence spans.
+
+    `extra_train`: SQuAD-format files whose every article is train data (never dev or test, so the
+    held-out benchmarks stay the SQuAD-Shifts articles').
+    """
     sentences: list[Sentence] = []
     questions: list[Question] = []
     spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for path in squad_files(data_dir):
+    sources = [(path, None) for path in squad_files(data_dir)] + [(path, "train") for path in extra_train]
+    for path, only in sources:
         articles = read_squad(path)
         domain = domain_of(path)
-        for position in split_articles(len(articles), domain)[split]:
+        positions = split_articles(len(articles), domain)[split] if only is None else (
+            range(len(articles)) if split == only else [])
+        for position in positions:
             key = f"{domain}:{position}"
             for number, paragraph in enumerate(articles[position]["paragraphs"]):
                 context = paragraph["context"]
@@ -163,6 +174,17 @@ def build_groups(sentences: list[Sentence], questions: list[Question], spans: di
         groups.append(group)
     rng.shuffle(groups)
     return groups
+
+
+def repeated(groups: list[list[Pair]], chosen: Callable[[list[Pair]], bool], times: int, seed: int
+             ) -> list[list[Pair]]:
+    """`groups` with each chosen group `times` times in all, the copies spread at seeded random places."""
+    copies = [group for group in groups if chosen(group) for _ in range(times - 1)]
+    if not copies:
+        return groups
+    mixed = groups + copies
+    random.Random(f"repeat:{seed}").shuffle(mixed)
+    return mixed
 
 
 def first_pairs(groups: list[list[Pair]], limit: int) -> list[list[Pair]]:
