@@ -17,7 +17,7 @@ from qa.training.api_questions import (
     render_signature,
     write_squad,
 )
-from qa.training.data import API_QUESTIONS_FILE, Pair, load_split, repeated
+from qa.training.data import API_QUESTIONS_FILE, SQUAD_FILES, Pair, load_split, repeated
 
 MODULE = '''
 """A module."""
@@ -132,8 +132,7 @@ def test_the_questions_file_is_train_data_only(tmp_path, package):
     assert len(data["data"][0]["paragraphs"]) == 3
 
     squad = tmp_path / "squad"
-    for name in ("squad_shifts_nyt/nyt_v1.0.json", "squad_shifts_amazon/amazon_reviews_v1.0.json",
-                 "squad_shifts_new_wiki/new_wiki_v1.0.json"):
+    for name in SQUAD_FILES:
         (squad / name).parent.mkdir(parents=True)
         (squad / name).write_text(json.dumps({"data": []}))
     _, train, _ = load_split(squad, "train", [out])
@@ -152,7 +151,6 @@ def test_the_committed_questions_are_as_many_as_the_generator_kept_and_point_at_
                 answer = qa["answers"][0]
                 assert paragraph["context"][answer["answer_start"]:].startswith(answer["text"])
                 assert answer["text"].lower() not in qa["question"].lower()
-
 
 
 def test_chosen_groups_are_repeated_at_seeded_places_and_nothing_else_changes():

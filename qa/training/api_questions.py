@@ -154,8 +154,8 @@ def balanced_entries(site: Path, packages: tuple[str, ...], seed: int) -> list[A
 
 
 def _names_answer(question: str, answer: str) -> bool:
-    flat = question.lower().replace("_", " ")
-    return answer.lower() in question.lower() or answer.lower().replace("_", " ") in flat
+    """The answer appears in the question, underscores read as spaces ("get_space_secrets", "get space secrets")."""
+    return answer.lower().replace("_", " ") in question.lower().replace("_", " ")
 
 
 def ask_about(entry: ApiEntry, rng: random.Random, generate: Callable[[str], str]) -> Question | None:
